@@ -1,0 +1,356 @@
+"""Free space: a bitmap of pages, extent search, and pending frees.
+
+The state of every page of the container is one bit (1 = used) in a bitmap
+held in memory as uint64 words and persisted as *free-map segments*: headed
+pages of 508 words (32,512 pages each).  Only the segments a transaction
+changed are rewritten, copy-on-write like everything else, so a commit costs
+O(pages touched), not O(container size).
+
+Extent search runs in numba kernels (``kernels/bitmap.py``): best fit for a
+contiguous run of ``n`` pages, so large files land in one extent whenever free
+space allows and small holes are used by small allocations.  When no run fits,
+the logical end of the container moves out (the mapped file below grows by
+doubling).
+
+Why frees are *pending*: a page freed by commit ``g`` is still reachable from
+commit ``g-1``, which is the fallback if commit ``g`` turns out torn, and which a
+reader may still be reading.  Such pages stay marked used and are listed with
+``g`` in the pending-free list until no one can need ``g-1`` any more
+(``release``); only then do they return to the bitmap.  Pages allocated and
+freed inside one transaction were never durable and are free at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CorruptionError
+from .kernels import bitmap as kb
+from .layout import (
+    FM_BITS,
+    FM_WORDS,
+    FMDIR_ENTRIES,
+    META_FM_INLINE,
+    PAGE_REF,
+    PENDING_ENTRY,
+    PENDING_PER_PAGE,
+    PT_FMDIR,
+    PT_FREEMAP,
+    PT_PENDING,
+)
+from .pager import Pager
+
+
+def _segments(nbits: int) -> int:
+    return max(1, -(-nbits // FM_BITS))
+
+
+class Allocator:
+    """Page allocator for one read-write handle.
+
+    Parameters
+    ----------
+    pager:
+        The pager of the open container.
+    meta:
+        The durable meta record the transaction starts from.
+    max_size:
+        Size cap in bytes for growth, or None.
+    """
+
+    def __init__(self, pager: Pager, meta: np.ndarray, max_size: int | None) -> None:
+        self.pager = pager
+        self.max_size = max_size
+        self._load(meta)
+
+    # ------------------------------------------------------------------ load
+    def _load(self, meta: np.ndarray) -> None:
+        self.nbits = int(meta["total_pages"])
+        nseg = int(meta["fm_segments"])
+        if nseg != _segments(self.nbits):
+            raise CorruptionError(
+                f"meta page says {nseg} free-map segments for {self.nbits} pages", page=1
+            )
+        self.fm_ptrs: list[tuple[int, int]] = self._load_fm_ptrs(meta)
+        self.words = np.zeros(nseg * FM_WORDS, np.uint64)
+        for seg, (page, gen) in enumerate(self.fm_ptrs):
+            self.words[seg * FM_WORDS : (seg + 1) * FM_WORDS] = self._read_segment(page, gen)
+        self.fresh = np.zeros_like(self.words)
+        self.pending = self._load_pending(meta)
+        self.pending_run = (int(meta["pending_page"]), int(meta["pending_npages"]))
+        self.dir_run = (
+            (int(meta["fm_ptrs"][0]["page"]), int(meta["fm_nptrs"]))
+            if int(meta["fm_levels"]) == 2
+            else (0, 0)
+        )
+        self._reset_txn()
+        self._durable = (self.nbits, list(self.fm_ptrs), list(self.pending),
+                         self.pending_run, self.dir_run)
+
+    def _load_fm_ptrs(self, meta: np.ndarray) -> list[tuple[int, int]]:
+        nptrs = int(meta["fm_nptrs"])
+        ptrs = [(int(p["page"]), int(p["generation"])) for p in meta["fm_ptrs"][:nptrs]]
+        if int(meta["fm_levels"]) == 1:
+            return ptrs
+        out: list[tuple[int, int]] = []
+        for page, gen in ptrs:
+            body = self.pager.read_headed(page, PT_FMDIR, gen)
+            count = self.pager.header_of(page)[5]
+            refs = np.frombuffer(body[32 : 32 + count * PAGE_REF.itemsize], PAGE_REF)
+            out.extend((int(r["page"]), int(r["generation"])) for r in refs)
+        if len(out) != int(meta["fm_segments"]):
+            raise CorruptionError("free-map directory does not match the meta page", page=1)
+        return out
+
+    def _read_segment(self, page: int, gen: int) -> np.ndarray:
+        body = self.pager.read_headed(page, PT_FREEMAP, gen)
+        return np.frombuffer(body[32 : 32 + FM_WORDS * 8], np.uint64)
+
+    def _load_pending(self, meta: np.ndarray) -> list[tuple[int, int, int]]:
+        start, npages = int(meta["pending_page"]), int(meta["pending_npages"])
+        count = int(meta["pending_count"])
+        out: list[tuple[int, int, int]] = []
+        for i in range(npages):
+            body = self.pager.read_headed(start + i, PT_PENDING, None)
+            k = self.pager.header_of(start + i)[5]
+            recs = np.frombuffer(body[32 : 32 + k * PENDING_ENTRY.itemsize], PENDING_ENTRY)
+            out.extend((int(r["generation"]), int(r["start"]), int(r["count"])) for r in recs)
+        if len(out) != count:
+            raise CorruptionError("pending-free list does not match the meta page", page=start)
+        return out
+
+    def _reset_txn(self) -> None:
+        self.dirty_segs: set[int] = set()
+        self.fresh_runs: list[tuple[int, int]] = []
+        self.txn_freed: list[tuple[int, int]] = []
+
+    # ------------------------------------------------------------- bit twiddling
+    def _touch(self, start: int, count: int) -> None:
+        if count > 0:
+            self.dirty_segs.update(range(start // FM_BITS, (start + count - 1) // FM_BITS + 1))
+
+    def _ensure_capacity(self, nbits: int) -> None:
+        need = _segments(nbits) * FM_WORDS
+        if need > self.words.size:
+            cap = max(need, 2 * self.words.size)
+            cap = -(-cap // FM_WORDS) * FM_WORDS
+            grown = np.zeros(cap, np.uint64)
+            grown[: self.words.size] = self.words
+            self.words = grown
+            fresh = np.zeros(cap, np.uint64)
+            fresh[: self.fresh.size] = self.fresh
+            self.fresh = fresh
+
+    def _extend(self, n: int) -> int:
+        """Move the logical end out so that a run of ``n`` pages fits there."""
+        tail = 0
+        while tail < self.nbits and not self.is_used(self.nbits - 1 - tail):
+            tail += 1
+        start = self.nbits - tail
+        new_nbits = start + n
+        self.pager.mf.grow(new_nbits * 4096, self.max_size)
+        self._ensure_capacity(new_nbits)
+        old = self.nbits
+        self.nbits = new_nbits
+        self._touch(old, new_nbits - old)
+        return start
+
+    def is_used(self, page: int) -> bool:
+        """True when ``page`` is marked used."""
+        return bool((int(self.words[page >> 6]) >> (page & 63)) & 1)
+
+    def _take(self, start: int, count: int) -> None:
+        kb.set_range(self.words, start, count)
+        kb.set_range(self.fresh, start, count)
+        self.fresh_runs.append((start, count))
+        self._touch(start, count)
+
+    # ---------------------------------------------------------------- public
+    def alloc(self, n: int) -> int:
+        """Allocate ``n`` contiguous pages (best fit); return the first page."""
+        start = int(kb.find_best_fit(self.words, self.nbits, n))
+        if start < 0:
+            start = self._extend(n)
+        self._take(start, n)
+        return start
+
+    def alloc_scattered(self, n: int) -> list[int]:
+        """Allocate ``n`` single pages, contiguous if possible; return them sorted."""
+        if n == 0:
+            return []
+        start = int(kb.find_best_fit(self.words, self.nbits, n))
+        if start >= 0:
+            self._take(start, n)
+            return list(range(start, start + n))
+        pages: list[int] = []
+        hint = 3
+        while len(pages) < n:
+            page = int(kb.find_first_fit(self.words, self.nbits, 1, hint))
+            if page < 0:
+                break
+            self._take(page, 1)
+            pages.append(page)
+            hint = page + 1
+        if len(pages) < n:
+            start = self.alloc(n - len(pages))
+            pages.extend(range(start, start + n - len(pages)))
+        return sorted(pages)
+
+    def free(self, start: int, count: int) -> None:
+        """Free a run: at once if this transaction allocated it, else pending."""
+        if count <= 0:
+            return
+        fresh = int(kb.count_used(self.fresh, start, count))
+        if fresh == count:
+            kb.clear_range(self.words, start, count)
+            kb.clear_range(self.fresh, start, count)
+            self._touch(start, count)
+        elif fresh == 0:
+            self.txn_freed.append((start, count))
+        else:
+            for page in range(start, start + count):
+                self.free(page, 1)
+
+    def release(self, safe_generation: int) -> None:
+        """Return pending pages freed at generations <= ``safe_generation``."""
+        keep = []
+        for gen, start, count in self.pending:
+            if gen <= safe_generation:
+                kb.clear_range(self.words, start, count)
+                self._touch(start, count)
+            else:
+                keep.append((gen, start, count))
+        self.pending = keep
+
+    @property
+    def changed(self) -> bool:
+        """True when the transaction changed any allocation."""
+        return bool(self.dirty_segs or self.txn_freed)
+
+    # ---------------------------------------------------------------- commit
+    def write_state(self, generation: int) -> tuple[dict, list[int]]:
+        """Persist the free map and pending list for commit ``generation``.
+
+        Returns the meta fields to record and the headed pages written.  The
+        allocations made here (new free-map pages, directory, pending list)
+        change the bitmap they describe, so the sizes are iterated to a fixed
+        point before anything is written.
+        """
+        assigned: dict[int, int] = {}
+        nd, np_ = self.dir_run, self.pending_run
+        old_runs = [r for r in (nd, np_) if r[1]]
+        for run in old_runs:
+            self.txn_freed.append(run)
+        dir_run = (0, 0)
+        pend_run = (0, 0)
+        while True:
+            nseg = _segments(self.nbits)
+            todo = sorted(s for s in self.dirty_segs if s not in assigned and s < nseg)
+            todo += [s for s in range(len(self.fm_ptrs), nseg) if s not in assigned and s not in todo]
+            for seg in todo:
+                if seg < len(self.fm_ptrs):
+                    self.txn_freed.append((self.fm_ptrs[seg][0], 1))
+                assigned[seg] = self.alloc(1)
+            ndir = -(-nseg // FMDIR_ENTRIES) if nseg > META_FM_INLINE else 0
+            if dir_run[1] != ndir:
+                if dir_run[1]:
+                    self.free(*dir_run)
+                dir_run = (self.alloc(ndir), ndir) if ndir else (0, 0)
+                continue
+            entries = self._pending_entries(generation)
+            npend = -(-len(entries) // PENDING_PER_PAGE)
+            if pend_run[1] != npend:
+                if pend_run[1]:
+                    self.free(*pend_run)
+                pend_run = (self.alloc(npend), npend) if npend else (0, 0)
+                continue
+            if not [s for s in self.dirty_segs if s not in assigned and s < nseg]:
+                break
+        written: list[int] = []
+        fm_ptrs = list(self.fm_ptrs) + [(0, 0)] * (nseg - len(self.fm_ptrs))
+        fm_ptrs = fm_ptrs[:nseg]
+        for seg, page in sorted(assigned.items()):
+            words = self.words[seg * FM_WORDS : (seg + 1) * FM_WORDS]
+            self.pager.write_headed(page, PT_FREEMAP, generation, FM_WORDS, words.view(np.uint8))
+            fm_ptrs[seg] = (page, generation)
+            written.append(page)
+        refs = np.array(fm_ptrs, dtype=PAGE_REF)
+        if dir_run[1]:
+            top = []
+            for i in range(dir_run[1]):
+                part = refs[i * FMDIR_ENTRIES : (i + 1) * FMDIR_ENTRIES]
+                page = dir_run[0] + i
+                self.pager.write_headed(page, PT_FMDIR, generation, part.size, part.view(np.uint8))
+                top.append((page, generation))
+                written.append(page)
+            ptrs, levels = np.array(top, dtype=PAGE_REF), 2
+        else:
+            ptrs, levels = refs, 1
+        entries = np.array(self._pending_entries(generation), dtype=PENDING_ENTRY)
+        for i in range(pend_run[1]):
+            part = entries[i * PENDING_PER_PAGE : (i + 1) * PENDING_PER_PAGE]
+            page = pend_run[0] + i
+            self.pager.write_headed(page, PT_PENDING, generation, part.size, part.view(np.uint8))
+            written.append(page)
+        fields = {
+            "total_pages": self.nbits,
+            "fm_segments": nseg,
+            "fm_levels": levels,
+            "fm_nptrs": ptrs.size,
+            "fm_ptrs": ptrs,
+            "pending_page": pend_run[0],
+            "pending_npages": pend_run[1],
+            "pending_count": entries.size,
+        }
+        self._staged = (fm_ptrs, self._pending_entries(generation), pend_run, dir_run)
+        return fields, written
+
+    def _pending_entries(self, generation: int) -> list[tuple[int, int, int]]:
+        return self.pending + [(generation, s, c) for s, c in _coalesce(self.txn_freed)]
+
+    def committed(self) -> None:
+        """The commit whose state ``write_state`` wrote is durable."""
+        fm_ptrs, pending, pend_run, dir_run = self._staged
+        self.fm_ptrs = fm_ptrs
+        self.pending = pending
+        self.pending_run = pend_run
+        self.dir_run = dir_run
+        for start, count in self.fresh_runs:
+            kb.clear_range(self.fresh, start, count)
+        self._reset_txn()
+        self._durable = (self.nbits, list(self.fm_ptrs), list(self.pending),
+                         self.pending_run, self.dir_run)
+
+    def rollback(self) -> None:
+        """Forget the transaction: reload changed segments from the durable map."""
+        nbits, fm_ptrs, pending, pend_run, dir_run = self._durable
+        for seg in self.dirty_segs:
+            lo, hi = seg * FM_WORDS, (seg + 1) * FM_WORDS
+            if seg < len(fm_ptrs):
+                self.words[lo:hi] = self._read_segment(*fm_ptrs[seg])
+            elif lo < self.words.size:
+                self.words[lo:hi] = 0
+        self.fresh[:] = 0
+        self.nbits = nbits
+        self.fm_ptrs = list(fm_ptrs)
+        self.pending = list(pending)
+        self.pending_run = pend_run
+        self.dir_run = dir_run
+        self._reset_txn()
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> tuple[int, int, int]:
+        """(free runs, largest free run, free pages) within the logical size."""
+        runs, largest, free = kb.free_run_stats(self.words, self.nbits)
+        return int(runs), int(largest), int(free)
+
+
+def _coalesce(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sort runs of pages and merge adjacent ones."""
+    out: list[tuple[int, int]] = []
+    for start, count in sorted(runs):
+        if out and out[-1][0] + out[-1][1] == start:
+            out[-1] = (out[-1][0], out[-1][1] + count)
+        else:
+            out.append((start, count))
+    return out

@@ -1,0 +1,421 @@
+"""A copy-on-write B+tree of byte keys and byte values, stored in pages.
+
+This is the catalog's index: keys compare as raw bytes, so a prefix listing is
+one range scan.  Like LMDB's, the tree is never modified in place.  Changing a
+leaf copies it and every node on the path to the root into memory (*dirty*
+nodes); the pages they replace are handed to the allocator as freed; at commit
+``flush`` writes the dirty nodes, children before parents, into newly
+allocated pages.  The last durable root therefore always describes a complete,
+untouched tree, and a commit is just "write new pages, then point the meta
+page at the new root".
+
+Child pointers are ``(page, generation)`` pairs.  The generation is checked
+when the child is read (a stale or misdirected page is caught, not trusted)
+and keys the cache of decoded nodes: a page number is reused after it is
+freed, but ``(page, generation)`` names one immutable page image forever, so
+cached nodes never need invalidating, across handles or processes.
+
+Node layout (see FORMAT.md and ``layout.py``): a leaf holds ``count`` cells
+with a u16 offset table; a branch holds ``count`` child refs, a u16 offset
+table and ``count - 1`` separator keys.  Splits cut by bytes, not by count,
+and an insert at the right edge of the tree (bulk loading in key order)
+splits off a nearly empty right node so sequential loads fill pages.
+"""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+
+from .errors import CorruptionError
+from .layout import BODY_SIZE, HEADER_SIZE, PAGE_REF_STRUCT, PAGE_SIZE, PT_BRANCH, PT_LEAF
+from .pager import Pager
+
+ChildRef = tuple[int, int]  # (page, generation) of a clean child
+
+_CAP = PAGE_SIZE  # serialized size limit of a node
+
+
+class Node:
+    """One B+tree node, clean (``page`` set, immutable) or dirty (``page`` None)."""
+
+    __slots__ = ("leaf", "keys", "vals", "size", "page", "gen")
+
+    def __init__(self, leaf: bool, keys: list, vals: list, page: int | None = None,
+                 gen: int = 0) -> None:
+        self.leaf = leaf
+        self.keys = keys
+        self.vals = vals
+        self.page = page
+        self.gen = gen
+        self.size = _size(leaf, keys, vals)
+
+    def copy(self) -> Node:
+        """A dirty copy of this node."""
+        return Node(self.leaf, self.keys[:], self.vals[:])
+
+
+def _size(leaf: bool, keys: list, vals: list) -> int:
+    if leaf:
+        return HEADER_SIZE + 2 * (2 * len(keys) + 1) + sum(map(len, keys)) + sum(map(len, vals))
+    return HEADER_SIZE + 18 * len(vals) + sum(map(len, keys))
+
+
+def _leaf_cell(key: bytes, val: bytes) -> int:
+    return len(key) + len(val) + 4
+
+
+def encode_node(node: Node) -> tuple[int, bytes]:
+    """Serialize a node body; return (count, body bytes)."""
+    if node.leaf:
+        n = len(node.keys)
+        offs = []
+        pos = HEADER_SIZE + 2 * (2 * n + 1)
+        parts = []
+        for k, v in zip(node.keys, node.vals):
+            offs.append(pos)
+            pos += len(k)
+            offs.append(pos)
+            pos += len(v)
+            parts.append(k)
+            parts.append(v)
+        offs.append(pos)
+        return n, struct.pack(f"<{2 * n + 1}H", *offs) + b"".join(parts)
+    n = len(node.vals)
+    refs = b"".join(PAGE_REF_STRUCT.pack(*c) for c in node.vals)
+    pos = HEADER_SIZE + 18 * n
+    offs = [pos]
+    for k in node.keys:
+        pos += len(k)
+        offs.append(pos)
+    return n, refs + struct.pack(f"<{n}H", *offs) + b"".join(node.keys)
+
+
+def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list]:
+    """Parse a node page into (keys, values-or-child-refs)."""
+    if leaf:
+        offs = struct.unpack_from(f"<{2 * count + 1}H", page_bytes, HEADER_SIZE)
+        if offs and (offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > PAGE_SIZE
+                     or any(a > b for a, b in zip(offs, offs[1:]))):
+            raise ValueError("leaf offset table out of order")
+        keys = [page_bytes[offs[i]:offs[i + 1]] for i in range(0, 2 * count, 2)]
+        vals = [page_bytes[offs[i]:offs[i + 1]] for i in range(1, 2 * count, 2)]
+        return keys, vals
+    base = HEADER_SIZE
+    refs = [PAGE_REF_STRUCT.unpack_from(page_bytes, base + 16 * i) for i in range(count)]
+    offs = struct.unpack_from(f"<{count}H", page_bytes, base + 16 * count)
+    if offs[0] != base + 18 * count or offs[-1] > PAGE_SIZE or any(
+        a > b for a, b in zip(offs, offs[1:])
+    ):
+        raise ValueError("branch offset table out of order")
+    keys = [page_bytes[offs[i]:offs[i + 1]] for i in range(count - 1)]
+    return keys, refs
+
+
+class NodeStore:
+    """Reads clean nodes through the pager, with an LRU of decoded nodes."""
+
+    def __init__(self, pager: Pager, cache_nodes: int = 8192) -> None:
+        self.pager = pager
+        self.cache: OrderedDict[ChildRef, Node] = OrderedDict()
+        self.cache_nodes = cache_nodes
+        self.reads = 0
+
+    def load(self, ref: ChildRef) -> Node:
+        """The decoded, checked node at ``ref``."""
+        node = self.cache.get(ref)
+        if node is not None:
+            self.cache.move_to_end(ref)
+            return node
+        page, gen = ref
+        self.reads += 1
+        _c, _p, _g, ptype, _f, count = self.pager.header_of(page) if (
+            3 <= page < self.pager.npages) else (0, 0, 0, PT_LEAF, 0, 0)
+        if ptype not in (PT_LEAF, PT_BRANCH):
+            ptype = PT_LEAF
+        data = bytes(self.pager.read_headed(page, ptype, gen))
+        try:
+            keys, vals = decode_node(data, ptype == PT_LEAF, count)
+        except (ValueError, struct.error) as exc:
+            raise CorruptionError(f"B+tree page {page} is malformed: {exc}", page=page) from None
+        node = Node(ptype == PT_LEAF, keys, vals, page, gen)
+        self.put(node)
+        return node
+
+    def put(self, node: Node) -> None:
+        """Cache a clean node."""
+        self.cache[(node.page, node.gen)] = node
+        if len(self.cache) > self.cache_nodes:
+            self.cache.popitem(last=False)
+
+
+class BTree:
+    """One version of the tree: a durable root plus this transaction's dirty nodes.
+
+    Parameters
+    ----------
+    store:
+        Where clean nodes come from.
+    root:
+        The durable root ref, or None for an empty tree.
+    free:
+        Called with ``(page, 1)`` when copy-on-write replaces a clean node.
+    """
+
+    def __init__(self, store: NodeStore, root: ChildRef | None,
+                 free: Callable[[int, int], None] | None = None) -> None:
+        self.store = store
+        self.root: Node | ChildRef | None = root
+        self.free = free
+
+    # ---------------------------------------------------------------- reading
+    def _node(self, ref: Node | ChildRef) -> Node:
+        return ref if isinstance(ref, Node) else self.store.load(ref)
+
+    def get(self, key: bytes) -> bytes | None:
+        """Value stored under ``key``, or None."""
+        if self.root is None:
+            return None
+        node = self._node(self.root)
+        while not node.leaf:
+            node = self._node(node.vals[bisect_right(node.keys, key)])
+        i = bisect_left(node.keys, key)
+        if i < len(node.keys) and node.keys[i] == key:
+            return node.vals[i]
+        return None
+
+    def items(self, start: bytes = b"", end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Yield ``(key, value)`` for ``start <= key < end`` in key order."""
+        if self.root is None:
+            return
+        stack: list[tuple[Node, int]] = []
+        node = self._node(self.root)
+        while not node.leaf:
+            i = bisect_right(node.keys, start)
+            stack.append((node, i))
+            node = self._node(node.vals[i])
+        i = bisect_left(node.keys, start)
+        while True:
+            keys, vals = node.keys, node.vals
+            for j in range(i, len(keys)):
+                k = keys[j]
+                if end is not None and k >= end:
+                    return
+                yield k, vals[j]
+            while stack:
+                parent, i = stack.pop()
+                if i + 1 < len(parent.vals):
+                    stack.append((parent, i + 1))
+                    node = self._node(parent.vals[i + 1])
+                    while not node.leaf:
+                        stack.append((node, 0))
+                        node = self._node(node.vals[0])
+                    i = 0
+                    break
+            else:
+                return
+
+    def walk(self, visit: Callable[[int, int, Node, int], None]) -> None:
+        """Call ``visit(page, gen, node, depth)`` for every clean node, pre-order."""
+        if self.root is None or isinstance(self.root, Node):
+            return
+        todo = [(self.root, 0)]
+        while todo:
+            ref, depth = todo.pop()
+            node = self.store.load(ref)
+            visit(ref[0], ref[1], node, depth)
+            if not node.leaf:
+                todo.extend((c, depth + 1) for c in reversed(node.vals))
+
+    # ---------------------------------------------------------------- writing
+    def _cow(self, ref: Node | ChildRef) -> Node:
+        if isinstance(ref, Node):
+            return ref
+        node = self.store.load(ref).copy()
+        if self.free is not None:
+            self.free(ref[0], 1)
+        return node
+
+    def _descend(self, key: bytes) -> tuple[Node, list[tuple[Node, int]]]:
+        """Copy-on-write the path to the leaf for ``key``; return (leaf, path)."""
+        if self.root is None:
+            self.root = Node(True, [], [])
+        node = self._cow(self.root)
+        self.root = node
+        path: list[tuple[Node, int]] = []
+        while not node.leaf:
+            i = bisect_right(node.keys, key)
+            child = self._cow(node.vals[i])
+            node.vals[i] = child
+            path.append((node, i))
+            node = child
+        return node, path
+
+    def put(self, key: bytes, val: bytes) -> None:
+        """Insert or replace ``key``."""
+        leaf, path = self._descend(key)
+        i = bisect_left(leaf.keys, key)
+        if i < len(leaf.keys) and leaf.keys[i] == key:
+            leaf.size += len(val) - len(leaf.vals[i])
+            leaf.vals[i] = val
+        else:
+            leaf.keys.insert(i, key)
+            leaf.vals.insert(i, val)
+            leaf.size += _leaf_cell(key, val)
+        if leaf.size > _CAP:
+            self._split(leaf, path, appending=i == len(leaf.keys) - 1)
+
+    def _split(self, node: Node, path: list[tuple[Node, int]], appending: bool) -> None:
+        while node.size > _CAP:
+            right, sep = _split_node(node, appending)
+            if path:
+                parent, i = path.pop()
+                parent.keys.insert(i, sep)
+                parent.vals.insert(i + 1, right)
+                parent.size += len(sep) + 18
+                appending = appending and i == len(parent.vals) - 2
+                if right.size > _CAP:
+                    path.append((parent, i + 1))
+                    node = right
+                    continue
+                node = parent
+            else:
+                self.root = Node(False, [sep], [node, right])
+                node = self.root
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; return whether it was present."""
+        if self.get(key) is None:
+            return False
+        leaf, path = self._descend(key)
+        i = bisect_left(leaf.keys, key)
+        leaf.size -= _leaf_cell(key, leaf.vals[i])
+        del leaf.keys[i]
+        del leaf.vals[i]
+        self._rebalance(leaf, path)
+        return True
+
+    def _rebalance(self, node: Node, path: list[tuple[Node, int]]) -> None:
+        while path and node.size < _CAP // 4:
+            parent, i = path.pop()
+            if not (node.keys if node.leaf else node.vals):
+                del parent.vals[i]
+                if i < len(parent.keys):
+                    sep = parent.keys.pop(i)
+                else:
+                    sep = parent.keys.pop(i - 1) if parent.keys else b""
+                parent.size -= len(sep) + 18
+            else:
+                j = i - 1 if i > 0 else i + 1
+                if j >= len(parent.vals):
+                    node = parent
+                    continue
+                lo = min(i, j)
+                left = self._cow(parent.vals[lo])
+                right = self._cow(parent.vals[lo + 1])
+                parent.vals[lo], parent.vals[lo + 1] = left, right
+                sep = parent.keys[lo]
+                merged = _merge(left, right, sep)
+                if merged.size <= _CAP:
+                    parent.vals[lo] = merged
+                    del parent.vals[lo + 1]
+                    del parent.keys[lo]
+                    parent.size -= len(sep) + 18
+            node = parent
+        while isinstance(self.root, Node) and not self.root.leaf and len(self.root.vals) == 1:
+            self.root = self.root.vals[0]
+        if isinstance(self.root, Node) and self.root.leaf and not self.root.keys:
+            self.root = None
+
+    @property
+    def dirty(self) -> bool:
+        """True when the tree has unflushed changes."""
+        return isinstance(self.root, Node)
+
+    def flush(self, alloc: Callable[[int], list[int]], write: Callable[[int, Node], None],
+              generation: int) -> tuple[ChildRef | None, int, list[int]]:
+        """Write every dirty node; return (root ref, depth, pages written)."""
+        if self.root is None:
+            return None, 0, []
+        if not isinstance(self.root, Node):
+            return self.root, self._depth(), []
+        order: list[Node] = []
+        todo: list[tuple[Node, bool]] = [(self.root, False)]
+        while todo:
+            node, expanded = todo.pop()
+            if expanded or node.leaf:
+                order.append(node)
+                continue
+            todo.append((node, True))
+            todo.extend((c, False) for c in node.vals if isinstance(c, Node))
+        pages = alloc(len(order))
+        for node, page in zip(order, pages):
+            if not node.leaf:
+                node.vals = [c if not isinstance(c, Node) else (c.page, c.gen) for c in node.vals]
+            node.page, node.gen = page, generation
+            write(page, node)
+            self.store.put(node)
+        root = self.root
+        self.root = (root.page, root.gen)
+        return self.root, self._depth(), pages
+
+    def _depth(self) -> int:
+        depth = 0
+        node = self._node(self.root) if self.root is not None else None
+        while node is not None and not node.leaf:
+            depth += 1
+            node = self._node(node.vals[0])
+        return depth
+
+
+def _split_node(node: Node, appending: bool) -> tuple[Node, bytes]:
+    """Cut ``node`` in two by bytes; ``node`` keeps the left half.
+
+    Returns the new right node and the separator key for the parent.
+    """
+    keys, vals = node.keys, node.vals
+    if node.leaf:
+        sizes = [_leaf_cell(k, v) for k, v in zip(keys, vals)]
+        if appending:
+            m = len(keys) - 1
+            while m > 1 and HEADER_SIZE + 2 + sum(sizes[:m]) > _CAP:
+                m -= 1
+        else:
+            total = sum(sizes)
+            acc, m = 0, 0
+            while m < len(keys) - 1 and acc + sizes[m] <= total / 2:
+                acc += sizes[m]
+                m += 1
+            m = max(1, m)
+            while m > 1 and HEADER_SIZE + 2 + sum(sizes[:m]) > _CAP:
+                m -= 1
+        right = Node(True, keys[m:], vals[m:])
+        node.keys, node.vals = keys[:m], vals[:m]
+        node.size = _size(True, node.keys, node.vals)
+        return right, right.keys[0]
+    n = len(keys)
+    if appending:
+        m = n - 1
+    else:
+        total = sum(len(k) + 18 for k in keys)
+        acc, m = 0, 0
+        while m < n - 1 and acc + len(keys[m]) + 18 <= total / 2:
+            acc += len(keys[m]) + 18
+            m += 1
+        m = max(1, m)
+    sep = keys[m]
+    right = Node(False, keys[m + 1:], vals[m + 1:])
+    node.keys, node.vals = keys[:m], vals[: m + 1]
+    node.size = _size(False, node.keys, node.vals)
+    return right, sep
+
+
+def _merge(left: Node, right: Node, sep: bytes) -> Node:
+    if left.leaf:
+        return Node(True, left.keys + right.keys, left.vals + right.vals)
+    return Node(False, left.keys + [sep] + right.keys, left.vals + right.vals)
+
+
+assert BODY_SIZE > 2 * 2004

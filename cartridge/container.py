@@ -1,0 +1,866 @@
+"""The public API: :class:`Cartridge`, :func:`create` and :func:`open`.
+
+A read-write handle is one implicit write transaction: ``write``, ``delete``
+and friends change an in-memory copy-on-write version of the catalog and write
+file bytes into pages no commit can reach yet; ``commit()`` makes the version
+durable (see ``pager.py`` for the protocol), ``rollback()`` forgets it.  The
+handle's own reads see its pending changes; other handles see the last commit.
+
+This module only orchestrates.  It talks to the catalog (paths, entries, chunk
+records) and the allocator (pages), which talk to the pager, which talks to
+the mapped file.  File bytes are copied straight between the caller's buffer
+and the mapped pages; chunk checksums are computed by numba kernels over the
+mapped pages.
+
+Thread safety: every public method takes the handle's lock, so one handle may
+be shared by threads (calls are serialized); use one read-only handle per
+thread for parallel reads.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import paths
+from .allocator import Allocator
+from .btree import BTree, Node, NodeStore
+from .catalog import Catalog, ChunkRec, Entry, decode_metadata, encode_metadata
+from .errors import (
+    ClosedError,
+    ContainerFullError,
+    DirectoryNotEmptyError,
+    FileExistsError,
+    InvalidPathError,
+    IsADirectoryError,
+    NotADirectoryError,
+    NotFoundError,
+    ReadOnlyError,
+)
+from .kernels.checksum import chunk_checksums
+from .layout import (
+    CHECKSUM_SEED,
+    DEFAULT_CHUNK_SIZE,
+    ENTRY_INLINE,
+    ENTRY_STRUCT,
+    INLINE_MAX,
+    KIND_DIR,
+    KIND_FILE,
+    KIND_NAMES,
+    MAX_CELL,
+    META,
+    META_COMMIT_SINGLE_SYNC,
+    META_SYNC_MAX,
+    PAGE_SIZE,
+    PT_BRANCH,
+    PT_LEAF,
+)
+from .mapfile import MappedFile
+from .pager import Pager, checksum
+
+__all__ = ["Cartridge", "FileInfo", "ContainerInfo", "create", "open"]
+
+_MODES = ("r", "r+", "a")
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What :meth:`Cartridge.stat` reports about a path."""
+
+    path: str
+    """Normalized absolute path."""
+    kind: str
+    """``"file"`` or ``"dir"``."""
+    size: int
+    """Logical size in bytes (0 for directories)."""
+    mtime: float
+    """Last modification, seconds since the epoch."""
+    ctime: float
+    """Creation time, seconds since the epoch."""
+    mode: int
+    """POSIX permission bits."""
+    metadata: dict = field(default_factory=dict)
+    """User metadata given to ``write(..., metadata=)`` or ``set_metadata``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """What :meth:`Cartridge.info` reports (cheap: no tree walk)."""
+
+    path: str
+    """Filesystem path of the container."""
+    size: int
+    """Bytes of the container file on disk."""
+    page_size: int
+    """Bytes per page (4096)."""
+    total_pages: int
+    """Pages in the logical container (the file may be larger after growth)."""
+    used_pages: int
+    """Pages in use, including pages awaiting release."""
+    free: int
+    """Bytes free inside the container: free pages plus unused file tail."""
+    file_count: int
+    """Files (not directories)."""
+    dir_count: int
+    """Directories, excluding the root."""
+    generation: int
+    """Generation of the last commit."""
+    free_runs: int
+    """Maximal runs of free pages."""
+    largest_free_run: int
+    """Pages in the largest free run."""
+    fragmentation: float
+    """``1 - largest_free_run / free_pages``: 0 when free space is one run."""
+    pending_pages: int
+    """Pages freed by recent commits, returned to the free map at the next one."""
+
+
+class Cartridge:
+    """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
+                 max_size: int | None = None, locking: bool = True, timeout: float = 0.0,
+                 cache_nodes: int = 8192, _create: bool = False, _overwrite: bool = False,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        self.path = os.fspath(path)
+        self.mode = mode
+        self._lock = threading.RLock()
+        self._closed = True
+        writable = mode != "r"
+        create_file = _create or (mode == "a" and not os.path.exists(self.path))
+        self._mf = MappedFile(self.path, writable=writable, create=create_file,
+                              truncate=_overwrite, locking=locking, timeout=timeout)
+        try:
+            if create_file:
+                Pager.format_new(self._mf, chunk_size, max_size or 0)
+            self._pager = Pager(self._mf)
+            head_max = self._pager.header.max_size
+            self.max_size = max_size if max_size is not None else (head_max or None)
+            self._store = NodeStore(self._pager, cache_nodes)
+            self._chunk = self._pager.header.chunk_size
+            self._load_durable()
+        except BaseException:
+            self._mf.close()
+            raise
+        self._closed = False
+
+    # ------------------------------------------------------------- lifecycle
+    def _load_durable(self) -> None:
+        gen, meta = self._pager.load_meta()
+        self._gen = gen
+        self._meta = meta
+        root = int(meta["root"]["page"])
+        root_ref = (root, int(meta["root"]["generation"])) if root else None
+        self._alloc = Allocator(self._pager, meta, self.max_size) if self.mode != "r" else None
+        self._tree = BTree(self._store, root_ref, self._alloc.free if self._alloc else None)
+        self._cat = Catalog(self._tree)
+        self._file_count = int(meta["file_count"])
+        self._dir_count = int(meta["dir_count"])
+        self._next_fid = int(meta["next_file_id"])
+        self._dirty = False
+        self._wrote_data = False
+        if self._alloc is not None:
+            self._alloc.release(self._gen)
+
+    def _refresh_if_stale(self) -> None:
+        """Read-only handles follow the newest commit at the time of each call."""
+        if self._alloc is None:
+            newest = max(self._pager.generation_of_slot(1), self._pager.generation_of_slot(2))
+            if newest != self._gen:
+                self._mf.remap()
+                self._load_durable()
+
+    def refresh(self) -> None:
+        """Move a read-only handle to the newest commit."""
+        with self._lock:
+            self._check_open()
+            self._refresh_if_stale()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"container {self.path!r} is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._alloc is None:
+            raise ReadOnlyError(
+                f"container {self.path!r} is open read-only; open it with mode='r+'"
+            )
+
+    def _read_begin(self) -> None:
+        self._check_open()
+        self._refresh_if_stale()
+
+    def close(self) -> None:
+        """Commit pending changes (read-write handles) and release the file."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._alloc is not None and self._dirty:
+                    self.commit()
+            finally:
+                self._closed = True
+                self._store.cache.clear()
+                self._mf.close()
+
+    def __enter__(self) -> Cartridge:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and not self._closed and self._alloc is not None:
+            self.rollback()
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"generation {self._gen}"
+        return f"<Cartridge {self.path!r} mode={self.mode!r} {state}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._closed
+
+    @property
+    def generation(self) -> int:
+        """Generation of the last commit this handle sees."""
+        return self._gen
+
+    # ---------------------------------------------------------- transactions
+    def commit(self) -> None:
+        """Make every pending change durable; returns once it is on disk."""
+        with self._lock:
+            self._check_writable()
+            if not self._dirty:
+                return
+            try:
+                self._commit()
+            except BaseException:
+                self.rollback()
+                raise
+
+    def _commit(self) -> None:
+        gen = self._gen + 1
+        alloc = self._alloc
+        pager = self._pager
+
+        def write_node(page: int, node: Node) -> None:
+            from .btree import encode_node
+
+            count, body = encode_node(node)
+            pager.write_headed(page, PT_LEAF if node.leaf else PT_BRANCH, gen, count, body)
+
+        root, depth, node_pages = self._tree.flush(alloc.alloc_scattered, write_node, gen)
+        fields, fm_pages = alloc.write_state(gen)
+        written = node_pages + fm_pages
+        meta = np.zeros((), META)
+        meta["root"] = root if root is not None else (0, 0)
+        meta["tree_depth"] = depth
+        meta["next_file_id"] = self._next_fid
+        meta["file_count"] = self._file_count
+        meta["dir_count"] = self._dir_count
+        meta["committed_ns"] = time.time_ns()
+        for name, value in fields.items():
+            if name == "fm_ptrs":
+                meta["fm_ptrs"][: value.size] = value
+            else:
+                meta[name] = value
+        single = not self._wrote_data and len(written) <= META_SYNC_MAX
+        if single:
+            meta["commit_flags"] = META_COMMIT_SINGLE_SYNC
+            meta["sync_count"] = len(written)
+            meta["sync_pages"][: len(written)] = written
+        else:
+            pager.sync()
+        pager.write_meta(gen, meta)
+        pager.sync()
+        alloc.committed()
+        self._gen = gen
+        self._meta = meta
+        self._dirty = False
+        self._wrote_data = False
+        alloc.release(gen)
+
+    def rollback(self) -> None:
+        """Discard every change since the last commit."""
+        with self._lock:
+            self._check_writable()
+            self._alloc.rollback()
+            root = int(self._meta["root"]["page"])
+            self._tree.root = (root, int(self._meta["root"]["generation"])) if root else None
+            self._file_count = int(self._meta["file_count"])
+            self._dir_count = int(self._meta["dir_count"])
+            self._next_fid = int(self._meta["next_file_id"])
+            self._dirty = False
+            self._wrote_data = False
+            self._alloc.release(self._gen)
+
+    # ------------------------------------------------------------- helpers
+    def _entry(self, path: str) -> Entry | None:
+        return self._cat.get(path)
+
+    def _file_entry(self, path: str) -> Entry:
+        entry = self._entry(path)
+        if entry is None:
+            if path == "/":
+                raise IsADirectoryError("'/' is a directory", path)
+            raise NotFoundError(f"no such file in {self.path!r}: {path}", path)
+        if entry.kind == KIND_DIR:
+            raise IsADirectoryError(f"{path} is a directory", path)
+        return entry
+
+    def _missing_parents(self, path: str) -> list[str]:
+        """Ancestors of ``path`` that must be created; raises if one is a file."""
+        missing = []
+        for anc in paths.ancestors(path):
+            if missing:
+                missing.append(anc)
+                continue
+            entry = self._entry(anc)
+            if entry is None:
+                missing.append(anc)
+            elif entry.kind != KIND_DIR:
+                raise NotADirectoryError(f"{anc} is a file, so {path} cannot exist", path)
+        return missing
+
+    def _make_dirs(self, dirs: list[str], now: int) -> None:
+        for d in dirs:
+            self._cat.put(d, Entry(KIND_DIR, 0, 0o755, 0, now, now, 0))
+            self._dir_count += 1
+
+    def _touch_parent(self, path: str, now: int) -> None:
+        parent = paths.parent(path)
+        if parent != "/":
+            entry = self._entry(parent)
+            if entry is not None:
+                entry.mtime_ns = now
+                self._cat.put(parent, entry)
+
+    def _fits_inline(self, path: str, meta: bytes, size: int) -> bool:
+        cell = 1 + len(path.encode("utf-8")) + ENTRY_STRUCT.size + len(meta) + size
+        return size <= INLINE_MAX and cell <= MAX_CELL
+
+    def _free_data(self, entry: Entry) -> None:
+        if entry.flags & ENTRY_INLINE or not entry.file_id:
+            return
+        recs = list(self._cat.chunks(entry.file_id))
+        for idx, rec in recs:
+            if rec[0]:
+                self._alloc.free(rec[0], rec[1])
+            self._cat.remove_chunk(entry.file_id, idx)
+
+    def _chunk_bytes(self, rec: ChunkRec, lo: int, hi: int) -> memoryview:
+        """Bytes ``lo:hi`` of a chunk's stored data (``hi <= rec length``)."""
+        return self._pager.data(rec[0], rec[1])[lo:hi]
+
+    # --------------------------------------------------------------- writing
+    def write(self, path: str, data: Any, *, metadata: dict | None = None,
+              mode: int | None = None) -> None:
+        """Create or replace the file at ``path`` with ``data`` (bytes-like).
+
+        Missing parent directories are created.  ``metadata`` replaces the
+        file's user metadata (kept from the old file when None).
+        """
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            view = _byte_view(data)
+            existing = self._entry(p)
+            if p == "/" or (existing is not None and existing.kind == KIND_DIR):
+                raise IsADirectoryError(f"{p} is a directory", p)
+            missing = self._missing_parents(p)
+            meta = encode_metadata(metadata) if metadata is not None else (
+                existing.meta if existing else b"")
+            now = time.time_ns()
+            entry = Entry(KIND_FILE, 0, 0o644 if mode is None else mode & 0o7777,
+                          0, now, existing.ctime_ns if existing else now, 0, meta)
+            if self._fits_inline(p, meta, len(view)):
+                entry.flags = ENTRY_INLINE
+                entry.inline = bytes(view)
+                entry.size = len(view)
+            else:
+                entry.file_id = self._next_fid
+                self._next_fid += 1
+                self._write_at(entry, 0, view)
+            if existing is not None:
+                self._free_data(existing)
+            else:
+                self._file_count += 1
+            self._make_dirs(missing, now)
+            self._cat.put(p, entry)
+            self._touch_parent(p, now)
+            self._dirty = True
+
+    def append(self, path: str, data: Any) -> None:
+        """Append ``data`` to a file, creating it if missing."""
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            entry = self._entry(p)
+            if entry is None:
+                self.write(p, data)
+                return
+            view = _byte_view(data)
+            self._update(p, entry, entry.size, view)
+
+    def write_at(self, path: str, offset: int, data: Any) -> None:
+        """Write ``data`` into an existing file at ``offset`` (like ``pwrite``).
+
+        Writing past the end extends the file; a gap reads as zeros.  Only the
+        chunks the write touches are copied.
+        """
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            offset = _non_negative(offset, "offset")
+            entry = self._file_entry(p)
+            self._update(p, entry, offset, _byte_view(data))
+
+    def _update(self, p: str, entry: Entry, offset: int, view: memoryview) -> None:
+        """Write ``view`` at ``offset`` of an existing file and store its entry."""
+        if entry.kind == KIND_DIR:
+            raise IsADirectoryError(f"{p} is a directory", p)
+        end = offset + len(view)
+        if entry.flags & ENTRY_INLINE and self._fits_inline(p, entry.meta, max(entry.size, end)):
+            buf = bytearray(entry.inline.ljust(max(entry.size, end), b"\0"))
+            buf[offset:end] = view
+            entry.inline = bytes(buf)
+            entry.size = len(buf)
+        elif len(view) or end > entry.size:
+            converted = entry.flags & ENTRY_INLINE
+            if converted:
+                entry = self._to_chunked(entry)
+            try:
+                self._write_at(entry, offset, view)
+            except ContainerFullError:
+                if converted:
+                    self._free_data(entry)
+                raise
+        entry.mtime_ns = time.time_ns()
+        self._cat.put(p, entry)
+        self._dirty = True
+
+    def _to_chunked(self, entry: Entry) -> Entry:
+        """A chunked copy of an inline entry (its bytes moved to data pages)."""
+        fresh = Entry(entry.kind, 0, entry.mode, 0, entry.mtime_ns, entry.ctime_ns,
+                      self._next_fid, entry.meta)
+        self._next_fid += 1
+        self._write_at(fresh, 0, memoryview(entry.inline))
+        fresh.size = entry.size
+        return fresh
+
+    def _write_at(self, entry: Entry, offset: int, view: memoryview) -> None:
+        """Copy-on-write ``view`` into a chunked file at ``offset``.
+
+        Every chunk the write touches gets new pages (allocated before anything
+        else changes, so a full container fails cleanly); untouched chunks are
+        shared with the previous version.  Cost: O(len(view) + 2 chunks).
+        """
+        n = len(view)
+        end = offset + n
+        if n == 0:
+            entry.size = max(entry.size, end)
+            return
+        ch = self._chunk
+        c0, c1 = offset // ch, (end - 1) // ch
+        old = dict(self._cat.chunks(entry.file_id, c0, c1 + 1))
+        lengths = []
+        for c in range(c0, c1 + 1):
+            old_len = old[c][2] if c in old else 0
+            lengths.append(max(old_len, min(ch, end - c * ch)))
+        npages = [-(-length // PAGE_SIZE) for length in lengths]
+        total = sum(npages)
+        try:
+            runs = [(self._alloc.alloc(total), total)]
+        except ContainerFullError:
+            runs = []
+            try:
+                for k in npages:
+                    runs.append((self._alloc.alloc(k), k))
+            except ContainerFullError:
+                for start, k in runs:
+                    self._alloc.free(start, k)
+                raise
+        starts = []
+        if len(runs) == 1:
+            pos = runs[0][0]
+            for k in npages:
+                starts.append(pos)
+                pos += k
+        else:
+            starts = [r[0] for r in runs]
+        contiguous = len(runs) == 1
+        pager = self._pager
+        # Fast path: whole chunks laid out back to back straight from the caller.
+        if contiguous and offset == c0 * ch and all(c not in old for c in range(c0, c1 + 1)):
+            pager.write_data(starts[0], view)
+            sums = chunk_checksums(pager.data_array(starts[0], n), ch, np.uint64(CHECKSUM_SEED))
+        else:
+            sums = []
+            for i, c in enumerate(range(c0, c1 + 1)):
+                base = c * ch
+                length = lengths[i]
+                lo, hi = max(offset, base) - base, min(end, base + length) - base
+                if lo == 0 and hi == length:
+                    pager.write_data(starts[i], view[base - offset : base - offset + length])
+                else:
+                    buf = bytearray(length)
+                    if c in old and old[c][0]:
+                        keep = old[c][2]
+                        buf[:keep] = self._chunk_bytes(old[c], 0, keep)
+                    buf[lo:hi] = view[base + lo - offset : base + hi - offset]
+                    pager.write_data(starts[i], buf)
+                sums.append(checksum(pager.data_array(starts[i], length)))
+        gen = self._gen + 1
+        for i, c in enumerate(range(c0, c1 + 1)):
+            if c in old and old[c][0]:
+                self._alloc.free(old[c][0], old[c][1])
+            self._cat.put_chunk(entry.file_id, c,
+                                (starts[i], npages[i], lengths[i], int(sums[i]), gen))
+        entry.size = max(entry.size, end)
+        self._wrote_data = True
+
+    def truncate(self, path: str, size: int) -> None:
+        """Cut a file to ``size`` bytes, or extend it with zeros."""
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            size = _non_negative(size, "size")
+            entry = self._file_entry(p)
+            self._truncate_entry(p, entry, size)
+
+    def _truncate_entry(self, p: str, entry: Entry, size: int) -> None:
+        if entry.flags & ENTRY_INLINE:
+            if self._fits_inline(p, entry.meta, size):
+                entry.inline = entry.inline[:size].ljust(size, b"\0")
+                entry.size = size
+            else:
+                entry = self._to_chunked(entry)
+                entry.size = size
+        elif size < entry.size:
+            ch = self._chunk
+            last = (size - 1) // ch if size else -1
+            for idx, rec in list(self._cat.chunks(entry.file_id, last + 1)):
+                if rec[0]:
+                    self._alloc.free(rec[0], rec[1])
+                self._cat.remove_chunk(entry.file_id, idx)
+            if size % ch:
+                recs = dict(self._cat.chunks(entry.file_id, last, last + 1))
+                rec = recs.get(last)
+                keep = size - last * ch
+                if rec is not None and rec[2] > keep:
+                    pages = -(-keep // PAGE_SIZE)
+                    if rec[0] and pages < rec[1]:
+                        self._alloc.free(rec[0] + pages, rec[1] - pages)
+                    total = checksum(self._pager.data_array(rec[0], keep)) if rec[0] else 0
+                    self._cat.put_chunk(entry.file_id, last, (rec[0], pages, keep, total, rec[4]))
+            entry.size = size
+        else:
+            entry.size = size
+        entry.mtime_ns = time.time_ns()
+        self._cat.put(p, entry)
+        self._dirty = True
+
+    def delete(self, path: str) -> None:
+        """Remove a file (use :meth:`rmdir` for directories)."""
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            entry = self._file_entry(p)
+            self._free_data(entry)
+            self._cat.remove(p)
+            self._file_count -= 1
+            self._touch_parent(p, time.time_ns())
+            self._dirty = True
+
+    def mkdir(self, path: str, parents: bool = True, exist_ok: bool = False) -> None:
+        """Create a directory (and, with ``parents``, its missing ancestors)."""
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            entry = self._entry(p) if p != "/" else Entry(KIND_DIR, 0, 0, 0, 0, 0, 0)
+            if entry is not None:
+                if entry.kind == KIND_DIR and exist_ok:
+                    return
+                raise FileExistsError(f"{p} already exists", p)
+            missing = self._missing_parents(p)
+            if missing and not parents:
+                raise NotFoundError(f"parent directory {missing[0]} does not exist", p)
+            now = time.time_ns()
+            self._make_dirs(missing + [p], now)
+            self._touch_parent(p, now)
+            self._dirty = True
+
+    def rmdir(self, path: str) -> None:
+        """Remove an empty directory."""
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            if p == "/":
+                raise InvalidPathError("the root directory cannot be removed")
+            entry = self._entry(p)
+            if entry is None:
+                raise NotFoundError(f"no such directory: {p}", p)
+            if entry.kind != KIND_DIR:
+                raise NotADirectoryError(f"{p} is not a directory", p)
+            if self._cat.has_children(p):
+                raise DirectoryNotEmptyError(f"directory {p} is not empty", p)
+            self._cat.remove(p)
+            self._dir_count -= 1
+            self._touch_parent(p, time.time_ns())
+            self._dirty = True
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move a file or directory (with everything under it) to ``dst``.
+
+        An existing file at ``dst`` is replaced by a file; an existing empty
+        directory by a directory.
+        """
+        with self._lock:
+            self._check_writable()
+            s, d = paths.normalize(src), paths.normalize(dst)
+            if s == "/":
+                raise InvalidPathError("the root directory cannot be renamed")
+            entry = self._entry(s)
+            if entry is None:
+                raise NotFoundError(f"no such file or directory: {s}", s)
+            if s == d:
+                return
+            if d == "/" or d.startswith(s + "/"):
+                raise InvalidPathError(f"cannot move {s} into itself ({d})")
+            target = self._entry(d)
+            if target is not None:
+                if target.kind == KIND_DIR and entry.kind != KIND_DIR:
+                    raise IsADirectoryError(f"{d} is a directory", d)
+                if target.kind != KIND_DIR and entry.kind == KIND_DIR:
+                    raise NotADirectoryError(f"{d} is not a directory", d)
+                if target.kind == KIND_DIR and self._cat.has_children(d):
+                    raise DirectoryNotEmptyError(f"directory {d} is not empty", d)
+            missing = self._missing_parents(d)
+            now = time.time_ns()
+            if target is not None:
+                self._free_data(target)
+                if target.kind == KIND_DIR:
+                    self._dir_count -= 1
+                else:
+                    self._file_count -= 1
+            self._make_dirs(missing, now)
+            if entry.kind == KIND_DIR:
+                moved = list(self._cat.descendants(s))
+                for old_path, child in moved:
+                    self._cat.remove(old_path)
+                    self._cat.put(d + old_path[len(s):], child)
+            self._cat.remove(s)
+            self._cat.put(d, entry)
+            self._touch_parent(s, now)
+            self._touch_parent(d, now)
+            self._dirty = True
+
+    def set_metadata(self, path: str, metadata: dict) -> None:
+        """Replace the user metadata of a file or directory."""
+        with self._lock:
+            self._check_writable()
+            p = paths.normalize(path)
+            entry = self._entry(p)
+            if entry is None:
+                raise NotFoundError(f"no such file or directory: {p}", p)
+            entry.meta = encode_metadata(metadata)
+            if entry.flags & ENTRY_INLINE and not self._fits_inline(p, entry.meta, entry.size):
+                entry = self._to_chunked(entry)
+            self._cat.put(p, entry)
+            self._dirty = True
+
+    # --------------------------------------------------------------- reading
+    def read(self, path: str, offset: int = 0, size: int | None = None) -> bytes:
+        """Return ``size`` bytes of a file from ``offset`` (all of it by default)."""
+        with self._lock:
+            self._read_begin()
+            p = paths.normalize(path)
+            offset = _non_negative(offset, "offset")
+            if size is not None:
+                size = _non_negative(size, "size")
+            entry = self._file_entry(p)
+            return self._read_entry(entry, offset, size)
+
+    def _read_entry(self, entry: Entry, offset: int, size: int | None) -> bytes:
+        end = entry.size if size is None else min(entry.size, offset + size)
+        if offset >= end:
+            return b""
+        if entry.flags & ENTRY_INLINE:
+            return entry.inline[offset:end].ljust(end - offset, b"\0")
+        ch = self._chunk
+        c0, c1 = offset // ch, (end - 1) // ch
+        if c0 == c1:
+            for _idx, rec in self._cat.chunks(entry.file_id, c0, c0 + 1):
+                lo, hi = offset - c0 * ch, end - c0 * ch
+                if hi <= rec[2] and rec[0]:
+                    return bytes(self._chunk_bytes(rec, lo, hi))
+        out = bytearray(end - offset)
+        for idx, rec in self._cat.chunks(entry.file_id, c0, c1 + 1):
+            if not rec[0]:
+                continue
+            base = idx * ch
+            lo, hi = max(offset, base), min(end, base + rec[2])
+            if lo < hi:
+                out[lo - offset : hi - offset] = self._chunk_bytes(rec, lo - base, hi - base)
+        return bytes(out)
+
+    def exists(self, path: str) -> bool:
+        """True when a file or directory exists at ``path``."""
+        with self._lock:
+            self._read_begin()
+            p = paths.normalize(path)
+            return p == "/" or self._entry(p) is not None
+
+    def stat(self, path: str) -> FileInfo:
+        """Describe a file or directory."""
+        with self._lock:
+            self._read_begin()
+            p = paths.normalize(path)
+            if p == "/":
+                t = self._pager.header.created_ns / 1e9
+                return FileInfo("/", "dir", 0, t, t, 0o755, {})
+            entry = self._entry(p)
+            if entry is None:
+                raise NotFoundError(f"no such file or directory: {p}", p)
+            return _info(p, entry)
+
+    def list(self, prefix: str = "/", recursive: bool = False) -> builtins.list[str]:
+        """Sorted absolute paths under a directory, or matching a name prefix.
+
+        ``prefix`` naming a directory lists its children (all descendants with
+        ``recursive``); naming a file gives ``[prefix]``; otherwise it is a
+        partial name: the entries of its parent directory whose name starts
+        with the last component (and, with ``recursive``, everything below
+        those).
+        """
+        return [p for p, _ in self._scan(prefix, recursive)]
+
+    def _scan(self, prefix: str, recursive: bool) -> builtins.list[tuple[str, Entry]]:
+        with self._lock:
+            self._read_begin()
+            p = paths.normalize(prefix)
+            entry = None if p == "/" else self._entry(p)
+            if p == "/" or (entry is not None and entry.kind == KIND_DIR):
+                it = self._cat.descendants(p) if recursive else self._cat.children(p)
+                return builtins.list(it)
+            if entry is not None:
+                return [(p, entry)]
+            parent = paths.parent(p)
+            pentry = None if parent == "/" else self._entry(parent)
+            if parent != "/" and (pentry is None or pentry.kind != KIND_DIR):
+                raise NotFoundError(f"no such directory: {parent}", parent)
+            stem = paths.name(p).encode("utf-8")
+            found = self._cat.descendants(parent, stem)
+            if recursive:
+                return builtins.list(found)
+            return [(q, e) for q, e in found if "/" not in q[len(parent.rstrip("/")) + 1:]]
+
+    def walk(self, prefix: str = "/") -> Iterator[tuple[str, FileInfo]]:
+        """``(path, FileInfo)`` for everything under ``prefix``, in path order."""
+        for p, entry in self._scan(prefix, True):
+            yield p, _info(p, entry)
+
+    def open_file(self, path: str, mode: str = "rb") -> Any:
+        """A binary file object on a file inside the container.
+
+        Modes ``"rb"``, ``"wb"``, ``"ab"`` and ``"r+b"``.  Data streams through
+        a buffer; nothing loads the whole file.
+        """
+        from .fileobj import open_file
+
+        return open_file(self, path, mode)
+
+    # ------------------------------------------------------------ reporting
+    def info(self) -> ContainerInfo:
+        """Cheap summary of the container (no tree walk)."""
+        with self._lock:
+            self._read_begin()
+            file_size = self._mf.file_size()
+            if self._alloc is not None:
+                runs, largest, free_pages = self._alloc.stats()
+                total = self._alloc.nbits
+                pending = sum(c for _g, _s, c in self._alloc.pending)
+            else:
+                alloc = Allocator(self._pager, self._meta, None)
+                runs, largest, free_pages = alloc.stats()
+                total = alloc.nbits
+                pending = sum(c for _g, _s, c in alloc.pending)
+            tail = max(0, file_size // PAGE_SIZE - total)
+            return ContainerInfo(
+                path=self.path,
+                size=file_size,
+                page_size=PAGE_SIZE,
+                total_pages=total,
+                used_pages=total - free_pages,
+                free=(free_pages + tail) * PAGE_SIZE,
+                file_count=self._file_count,
+                dir_count=self._dir_count,
+                generation=self._gen,
+                free_runs=runs,
+                largest_free_run=largest,
+                fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
+                pending_pages=pending,
+            )
+
+    def verify(self, data: bool = True) -> Any:
+        """Check every reachable page; see :class:`cartridge.verify.VerifyReport`."""
+        from .verify import verify
+
+        with self._lock:
+            self._read_begin()
+            return verify(self._pager, self._store, self._meta, self._gen, data=data)
+
+
+# ---------------------------------------------------------------- helpers
+def _byte_view(data: Any) -> memoryview:
+    if isinstance(data, str):
+        raise TypeError("data must be bytes-like, not str; encode it first")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"data must be bytes-like, got {type(data).__name__}") from None
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _non_negative(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _info(path: str, entry: Entry) -> FileInfo:
+    return FileInfo(path, KIND_NAMES.get(entry.kind, "unknown"), entry.size,
+                    entry.mtime_ns / 1e9, entry.ctime_ns / 1e9, entry.mode,
+                    decode_metadata(entry.meta))
+
+
+def create(path: str | os.PathLike[str], *, overwrite: bool = False,
+           max_size: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+           locking: bool = True, timeout: float = 0.0) -> Cartridge:
+    """Create a new, empty container (16 KiB) and open it read-write."""
+    fs_path = os.fspath(path)
+    if not overwrite and os.path.exists(fs_path):
+        raise FileExistsError(f"{fs_path!r} already exists; pass overwrite=True", fs_path)
+    return Cartridge(fs_path, "r+", max_size=max_size, locking=locking, timeout=timeout,
+                     _create=True, _overwrite=overwrite, chunk_size=chunk_size)
+
+
+def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001
+         locking: bool = True, timeout: float = 0.0, cache_nodes: int = 8192) -> Cartridge:
+    """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create."""
+    return Cartridge(path, mode, max_size=max_size, locking=locking, timeout=timeout,
+                     cache_nodes=cache_nodes)

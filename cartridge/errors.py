@@ -1,0 +1,156 @@
+"""The exception hierarchy.
+
+Every error Cartridge raises derives from :class:`CartridgeError`, and each
+subclass also inherits the builtin exception it resembles, so callers can catch
+either ``cartridge.NotFoundError`` or plain ``FileNotFoundError``.  The idea is
+zarr's ``errors.py`` and py-lmdb's one-class-per-failure-kind: a caller should
+be able to tell "the path is missing" from "the file is damaged" from "another
+process holds the write lock" without parsing messages.
+
+Messages say what happened, to which path or page, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+
+__all__ = [
+    "CartridgeError",
+    "NotFoundError",
+    "FileExistsError",
+    "IsADirectoryError",
+    "NotADirectoryError",
+    "DirectoryNotEmptyError",
+    "InvalidPathError",
+    "ReadOnlyError",
+    "LockedError",
+    "CorruptionError",
+    "FormatError",
+    "ContainerFullError",
+    "ClosedError",
+    "MetadataError",
+]
+
+
+class CartridgeError(Exception):
+    """Root of every error raised by Cartridge."""
+
+
+class NotFoundError(CartridgeError, builtins.FileNotFoundError):
+    """A path, or the container file itself, does not exist."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.ENOENT, message)
+        self.filename = path
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class FileExistsError(CartridgeError, builtins.FileExistsError):  # noqa: A001
+    """The path (or the container file) already exists."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.EEXIST, message)
+        self.filename = path
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class IsADirectoryError(CartridgeError, builtins.IsADirectoryError):  # noqa: A001
+    """A file operation was applied to a directory."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.EISDIR, message)
+        self.filename = path
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class NotADirectoryError(CartridgeError, builtins.NotADirectoryError):  # noqa: A001
+    """A directory operation was applied to a file, or a parent is a file."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.ENOTDIR, message)
+        self.filename = path
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class DirectoryNotEmptyError(CartridgeError, builtins.OSError):
+    """``rmdir`` of a directory that still has children."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.ENOTEMPTY, message)
+        self.filename = path
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class InvalidPathError(CartridgeError, builtins.ValueError):
+    """A path is malformed: ``..``, ``.``, NUL bytes, not UTF-8, or too long."""
+
+
+class ReadOnlyError(CartridgeError, builtins.PermissionError):
+    """A write was attempted through a read-only handle."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EROFS, message)
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class LockedError(CartridgeError, builtins.BlockingIOError):
+    """Another handle or process holds the container's write lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EAGAIN, message)
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class CorruptionError(CartridgeError, builtins.OSError):
+    """A page or structure failed its checksum or a structural check.
+
+    ``page`` names the page number when one is known.
+    """
+
+    def __init__(self, message: str, page: int | None = None) -> None:
+        super().__init__(errno.EIO, message)
+        self.page = page
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class FormatError(CartridgeError, builtins.ValueError):
+    """The file is not a Cartridge container, or of an unsupported version."""
+
+
+class ContainerFullError(CartridgeError, builtins.OSError):
+    """No space: ``max_size`` was reached or the disk is full.
+
+    The last commit is intact; the pending transaction may be rolled back, or
+    space freed and the commit retried.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class ClosedError(CartridgeError, builtins.ValueError):
+    """An operation on a closed container or file object."""
+
+
+class MetadataError(CartridgeError, builtins.ValueError):
+    """User metadata that cannot be stored (bad type, or too large)."""

@@ -1,0 +1,233 @@
+"""Every fixed on-disk structure, defined once as a numpy structured dtype.
+
+FORMAT.md describes these byte by byte; this module is its executable twin.
+Readers and writers in the rest of the package use these dtypes (or the
+``struct.Struct`` derived from them by :func:`struct_of`, for hot paths where a
+numpy call per record would cost more than the work) and never hand-computed
+offsets.  All integers are little-endian except B+tree keys, which are compared
+as raw bytes and therefore store their integers big-endian.
+
+The container is a sequence of 4096-byte pages:
+
+* page 0: the file header (:data:`FILE_HEADER`), written once at creation;
+* pages 1 and 2: the two meta pages (:data:`PAGE_HEADER` + :data:`META`), written
+  alternately by commits (generation ``g`` goes to page ``1 + g % 2``);
+* every other page is either a *headed* page (B+tree branch or leaf, free-map
+  segment, free-map directory, pending-free list), which starts with a
+  :data:`PAGE_HEADER` carrying its type, the generation that wrote it, its own
+  page number and an XXH64 checksum, or a *data* page holding raw file bytes.
+  Data pages carry no header, so that a file's bytes (and later a numpy array)
+  can be one contiguous page-aligned run; their type, generation and checksum
+  live in the chunk record that points to them.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+PAGE_SIZE = 4096
+MAGIC = b"CARTRIDG"
+FORMAT_VERSION = 1
+
+#: Default logical chunk of file data: 16 pages.  Each chunk has one record in
+#: the B+tree (physical start, page count, length, checksum).
+DEFAULT_CHUNK_SIZE = 64 * 1024
+
+#: Seed of every XXH64 checksum in the format.
+CHECKSUM_SEED = 0
+
+# Page types (PAGE_HEADER.type).
+PT_META = 1
+PT_BRANCH = 2
+PT_LEAF = 3
+PT_FREEMAP = 4
+PT_FMDIR = 5
+PT_PENDING = 6
+
+PAGE_TYPE_NAMES = {
+    PT_META: "meta",
+    PT_BRANCH: "branch",
+    PT_LEAF: "leaf",
+    PT_FREEMAP: "freemap",
+    PT_FMDIR: "freemap-directory",
+    PT_PENDING: "pending-free",
+}
+
+FILE_HEADER = np.dtype(
+    [
+        ("magic", "S8"),  # b"CARTRIDG"
+        ("checksum", "<u8"),  # XXH64 of bytes 16..4095 of page 0
+        ("version", "<u4"),  # FORMAT_VERSION
+        ("page_size", "<u4"),  # always 4096
+        ("chunk_size", "<u4"),  # bytes per logical data chunk, multiple of 4096
+        ("flags", "<u4"),  # reserved, 0
+        ("created_ns", "<i8"),  # creation time, ns since the epoch
+        ("max_size", "<u8"),  # default size cap in bytes, 0 = none
+        ("uuid", "u1", (16,)),  # random container identity
+    ]
+)
+
+PAGE_HEADER = np.dtype(
+    [
+        ("checksum", "<u8"),  # XXH64(page[8:4096], seed 0)
+        ("page_no", "<u8"),  # this page's own number: catches misdirected writes
+        ("generation", "<u8"),  # commit generation that wrote the page
+        ("type", "<u2"),  # PT_*
+        ("flags", "<u2"),  # reserved, 0
+        ("count", "<u4"),  # items in the page (meaning depends on type)
+    ]
+)
+HEADER_SIZE = PAGE_HEADER.itemsize  # 32
+BODY_SIZE = PAGE_SIZE - HEADER_SIZE  # 4064
+
+#: A (page, generation) pointer.  The generation lets the reader check that the
+#: page it reaches was written by the commit the parent expects (btrfs does the
+#: same), and keys the decoded-node cache.
+PAGE_REF = np.dtype([("page", "<u8"), ("generation", "<u8")])
+
+#: Free-map pointers kept inline in the meta page; beyond this many free-map
+#: segments the meta points at free-map directory pages instead.
+META_FM_INLINE = 128
+#: Pages listed in a single-sync commit's meta page (see pager.py).
+META_SYNC_MAX = 192
+
+META_COMMIT_SINGLE_SYNC = 1
+
+META = np.dtype(
+    [
+        ("root", PAGE_REF),  # catalog B+tree root, page 0 = empty tree
+        ("tree_depth", "<u4"),  # levels below the root (0 = root is a leaf)
+        ("commit_flags", "<u4"),  # META_COMMIT_*
+        ("total_pages", "<u8"),  # logical size of the container in pages
+        ("next_file_id", "<u8"),  # next file id to hand out
+        ("file_count", "<u8"),
+        ("dir_count", "<u8"),
+        ("committed_ns", "<i8"),  # wall clock of the commit
+        ("fm_segments", "<u4"),  # free-map segments (each covers FM_BITS pages)
+        ("fm_levels", "<u4"),  # 1: fm_ptrs are free-map pages; 2: directory pages
+        ("fm_nptrs", "<u4"),  # used entries of fm_ptrs
+        ("sync_count", "<u4"),  # used entries of sync_pages (single-sync commits)
+        ("pending_page", "<u8"),  # first page of the pending-free run, 0 = none
+        ("pending_npages", "<u4"),
+        ("reserved0", "<u4"),
+        ("pending_count", "<u8"),  # PENDING_ENTRY records in that run
+        ("fm_ptrs", PAGE_REF, (META_FM_INLINE,)),
+        ("sync_pages", "<u8", (META_SYNC_MAX,)),
+    ]
+)
+assert HEADER_SIZE + META.itemsize <= PAGE_SIZE
+
+#: One free-map page: a bitmap of FM_WORDS little-endian uint64 words after the
+#: page header; bit ``p & 63`` of word ``p >> 6`` is 1 when page ``p`` is used.
+FM_WORDS = BODY_SIZE // 8  # 508
+FM_BITS = FM_WORDS * 64  # 32512 pages per segment
+
+#: Free-map directory page: PAGE_REF entries, one per free-map segment.
+FMDIR_ENTRIES = BODY_SIZE // PAGE_REF.itemsize  # 254
+
+#: Pages freed by commit ``generation`` that may still be reachable from an
+#: older commit; they return to the bitmap once that commit is durable and no
+#: reader pins an older one.
+PENDING_ENTRY = np.dtype([("generation", "<u8"), ("start", "<u8"), ("count", "<u8")])
+PENDING_PER_PAGE = BODY_SIZE // PENDING_ENTRY.itemsize  # 169
+
+# ---------------------------------------------------------------------------
+# B+tree nodes.  A leaf page holds ``count`` cells after the header:
+#   u16 offsets[2*count + 1]   absolute offsets in the page; key i spans
+#                              offsets[2i]..offsets[2i+1], value i spans
+#                              offsets[2i+1]..offsets[2i+2]
+#   key/value bytes, packed in order.
+# A branch page holds ``count`` children:
+#   PAGE_REF children[count]
+#   u16 offsets[count]         separator key i (i = 0..count-2) spans
+#                              offsets[i]..offsets[i+1]
+#   separator key bytes.
+# Child i of a branch holds the keys k with sep[i-1] <= k < sep[i].
+# ---------------------------------------------------------------------------
+
+#: Largest key + value a leaf cell may hold, so that any two cells share a page.
+MAX_CELL = 2000
+
+# Key-space prefixes of the single catalog B+tree.
+KEY_PATH = b"\x10"  # + normalized UTF-8 path  -> ENTRY value
+KEY_CHUNK = b"\x20"  # + file id (u64 BE) + chunk index (u64 BE) -> CHUNK value
+
+MAX_PATH_BYTES = 1024
+MAX_NAME_BYTES = 255
+MAX_METADATA_BYTES = 768
+
+# Entry kinds and flags.
+KIND_FILE = 1
+KIND_DIR = 2
+KIND_NAMES = {KIND_FILE: "file", KIND_DIR: "dir"}
+ENTRY_INLINE = 1  # the file's bytes follow the metadata inside the value
+
+ENTRY = np.dtype(
+    [
+        ("kind", "u1"),  # KIND_*
+        ("flags", "u1"),  # ENTRY_*
+        ("meta_len", "<u2"),  # bytes of encoded user metadata after this record
+        ("mode", "<u4"),  # POSIX permission bits
+        ("size", "<u8"),  # logical size in bytes
+        ("mtime_ns", "<i8"),  # last modification
+        ("ctime_ns", "<i8"),  # creation
+        ("file_id", "<u8"),  # owner of the CHUNK records, 0 for dirs and inline files
+    ]
+)
+
+#: Largest file kept inline in its catalog entry instead of in data pages.
+INLINE_MAX = 1536
+
+CHUNK = np.dtype(
+    [
+        ("page", "<u8"),  # first data page, 0 = hole (reads as zeros)
+        ("npages", "<u4"),  # contiguous pages holding the chunk
+        ("length", "<u4"),  # bytes stored; bytes past it (within the file) read as 0
+        ("checksum", "<u8"),  # XXH64 of the `length` stored bytes, seed 0
+        ("generation", "<u8"),  # commit generation that wrote the chunk
+    ]
+)
+
+
+def struct_of(dtype: np.dtype) -> struct.Struct:
+    """Return a ``struct.Struct`` with exactly the layout of a flat ``dtype``.
+
+    Hot paths (decoding one catalog entry per lookup) use ``struct`` because a
+    numpy call per record costs microseconds; deriving the format from the
+    dtype keeps the layout defined in one place.
+    """
+    codes = {
+        ("u", 1): "B",
+        ("u", 2): "H",
+        ("u", 4): "I",
+        ("u", 8): "Q",
+        ("i", 1): "b",
+        ("i", 2): "h",
+        ("i", 4): "i",
+        ("i", 8): "q",
+        ("f", 8): "d",
+    }
+    fmt = "<"
+    offset = 0
+    for name in dtype.names:
+        field, field_offset = dtype.fields[name][:2]
+        if field_offset != offset:
+            raise ValueError(f"field {name} of {dtype} is not packed")
+        if field.subdtype is not None:
+            raise ValueError(f"field {name} of {dtype} is not scalar")
+        if field.kind == "S":
+            fmt += f"{field.itemsize}s"
+        else:
+            fmt += codes[(field.kind, field.itemsize)]
+        offset += field.itemsize
+    packed = struct.Struct(fmt)
+    assert packed.size == dtype.itemsize
+    return packed
+
+
+PAGE_HEADER_STRUCT = struct_of(PAGE_HEADER)
+PAGE_REF_STRUCT = struct_of(PAGE_REF)
+ENTRY_STRUCT = struct_of(ENTRY)
+CHUNK_STRUCT = struct_of(CHUNK)

@@ -1,0 +1,327 @@
+"""Pages, checksums and the commit protocol.
+
+This layer knows what a page is and nothing about files or trees.  It turns a
+page number into checked bytes, writes headed pages with their checksums, and
+owns the two meta pages, which is where a commit becomes real.
+
+Commit protocol (LMDB's shadow paging, with one refinement):
+
+1. Nothing reachable from the last durable meta page is ever overwritten; a
+   transaction writes its new B+tree nodes, free-map segments and data into
+   pages that were free in that commit.
+2. ``sync()`` makes those pages durable.
+3. The meta page for generation ``g+1`` (the *other* slot, ``1 + (g+1) % 2``)
+   is written with its checksum, and synced again.
+
+Open reads both meta pages and takes the valid one with the highest
+generation; a torn or corrupt meta page fails its checksum and the other one,
+one commit older and untouched by the interrupted commit, is used instead.
+
+Refinement, the *single-sync commit*: when a commit wrote only headed pages
+(no raw data pages) and at most ``META_SYNC_MAX`` of them, their numbers are
+listed in the meta page, which is written before the one and only sync.  Open
+accepts such a meta page only if every listed page carries a valid checksum,
+its own page number and the meta's generation; if the crash left any of them
+unwritten the meta page is rejected as torn and the previous commit is used.
+This halves the fsyncs of a small durable commit (a metadata-only update such
+as writing a 1 KiB file, which is stored inline) without weakening the rule
+that a durable commit never depends on a page that might not be on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CorruptionError, FormatError
+from .kernels.checksum import xxh64
+from .layout import (
+    BODY_SIZE,
+    CHECKSUM_SEED,
+    DEFAULT_CHUNK_SIZE,
+    FILE_HEADER,
+    FM_WORDS,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    MAGIC,
+    META,
+    META_COMMIT_SINGLE_SYNC,
+    PAGE_HEADER,
+    PAGE_HEADER_STRUCT,
+    PAGE_SIZE,
+    PAGE_TYPE_NAMES,
+    PT_FREEMAP,
+    PT_META,
+)
+from .mapfile import MappedFile
+
+_SEED = np.uint64(CHECKSUM_SEED)
+
+
+def checksum(data: np.ndarray) -> int:
+    """XXH64 (seed 0) of a uint8 array, computed by the numba kernel."""
+    return int(xxh64(data, _SEED))
+
+
+@dataclass(frozen=True, slots=True)
+class FileHeader:
+    """The decoded page 0."""
+
+    version: int
+    """Format version, :data:`~cartridge.layout.FORMAT_VERSION`."""
+    chunk_size: int
+    """Bytes per logical data chunk."""
+    created_ns: int
+    """Creation time of the container."""
+    max_size: int
+    """Default size cap in bytes; 0 means none."""
+    uuid: bytes
+    """Random identity of the container."""
+
+
+class Pager:
+    """Checked page access over a :class:`MappedFile`."""
+
+    def __init__(self, mf: MappedFile) -> None:
+        self.mf = mf
+        self.header = self._read_file_header()
+
+    # ------------------------------------------------------------------ create
+    @staticmethod
+    def format_new(mf: MappedFile, chunk_size: int, max_size: int) -> None:
+        """Write an empty container: header, two meta pages, one free-map page.
+
+        Four pages, 16 KiB.  Both meta pages describe the same empty state
+        (generations 0 and 1) so either one alone can open the container.
+        """
+        if chunk_size % PAGE_SIZE or not PAGE_SIZE <= chunk_size <= 1 << 24:
+            raise ValueError(
+                f"chunk_size must be a multiple of {PAGE_SIZE} up to 16 MiB, "
+                f"got {chunk_size}"
+            )
+        os.ftruncate(mf.fd, 4 * PAGE_SIZE)
+        mf.remap()
+        head = np.zeros((), FILE_HEADER)
+        head["magic"] = MAGIC
+        head["version"] = FORMAT_VERSION
+        head["page_size"] = PAGE_SIZE
+        head["chunk_size"] = chunk_size
+        head["created_ns"] = time.time_ns()
+        head["max_size"] = max_size
+        head["uuid"] = np.frombuffer(os.urandom(16), np.uint8)
+        page0 = np.zeros(PAGE_SIZE, np.uint8)
+        page0[: FILE_HEADER.itemsize] = np.frombuffer(head.tobytes(), np.uint8)
+        page0[8:16] = np.frombuffer(
+            np.uint64(checksum(page0[16:])).tobytes(), np.uint8
+        )
+        mf.buf[:PAGE_SIZE] = page0
+        pager = Pager.__new__(Pager)
+        pager.mf = mf
+        words = np.zeros(FM_WORDS, np.uint64)
+        words[0] = 0b1111  # pages 0-3 used
+        pager.write_headed(3, PT_FREEMAP, 1, FM_WORDS, words.view(np.uint8))
+        for gen in (0, 1):
+            meta = np.zeros((), META)
+            meta["total_pages"] = 4
+            meta["next_file_id"] = 1
+            meta["fm_segments"] = 1
+            meta["fm_levels"] = 1
+            meta["fm_nptrs"] = 1
+            meta["fm_ptrs"][0] = (3, 1)
+            meta["committed_ns"] = time.time_ns()
+            pager.write_meta(gen, meta)
+        mf.sync()
+
+    # ----------------------------------------------------------------- header
+    def _read_file_header(self) -> FileHeader:
+        mf = self.mf
+        if mf.size < 3 * PAGE_SIZE:
+            if mf.size >= 8 and bytes(mf.view[:8]) != MAGIC:
+                raise FormatError(f"{mf.path!r} is not a Cartridge container")
+            raise FormatError(
+                f"{mf.path!r} is {mf.size} bytes, too short to be a Cartridge "
+                "container (truncated?)"
+            )
+        raw = np.frombuffer(mf.view[: FILE_HEADER.itemsize], FILE_HEADER)[0]
+        if bytes(raw["magic"]) != MAGIC:
+            raise FormatError(f"{mf.path!r} is not a Cartridge container")
+        stored = int(raw["checksum"])
+        if stored != checksum(mf.buf[16:PAGE_SIZE]):
+            raise CorruptionError(
+                f"{mf.path!r}: the file header (page 0) fails its checksum", page=0
+            )
+        if int(raw["version"]) != FORMAT_VERSION:
+            raise FormatError(
+                f"{mf.path!r} has format version {int(raw['version'])}; this "
+                f"Cartridge reads version {FORMAT_VERSION}"
+            )
+        if int(raw["page_size"]) != PAGE_SIZE:
+            raise FormatError(f"{mf.path!r} has page size {int(raw['page_size'])}")
+        chunk = int(raw["chunk_size"])
+        if chunk % PAGE_SIZE or chunk == 0 or chunk > 1 << 24:
+            raise FormatError(f"{mf.path!r} has an invalid chunk size {chunk}")
+        return FileHeader(
+            version=int(raw["version"]),
+            chunk_size=chunk if chunk else DEFAULT_CHUNK_SIZE,
+            created_ns=int(raw["created_ns"]),
+            max_size=int(raw["max_size"]),
+            uuid=bytes(raw["uuid"]),
+        )
+
+    # ------------------------------------------------------------------ pages
+    @property
+    def npages(self) -> int:
+        """Pages currently mapped."""
+        return self.mf.size // PAGE_SIZE
+
+    def _bounds(self, page: int, count: int = 1) -> None:
+        if page < 3 or page + count > self.npages:
+            raise CorruptionError(
+                f"{self.mf.path!r}: reference to pages {page}..{page + count - 1} "
+                f"outside the container's {self.npages} pages",
+                page=page,
+            )
+
+    def read_headed(self, page: int, ptype: int, generation: int | None) -> memoryview:
+        """Return the checked bytes of a headed page.
+
+        Verifies the checksum, the self page number, the type and (when given)
+        the generation the referring structure expects.
+        """
+        self._bounds(page)
+        off = page * PAGE_SIZE
+        problem = self.check_headed(page, ptype, generation)
+        if problem:
+            raise CorruptionError(f"{self.mf.path!r}: {problem}", page=page)
+        return self.mf.view[off : off + PAGE_SIZE]
+
+    def check_headed(self, page: int, ptype: int, generation: int | None) -> str | None:
+        """Describe what is wrong with a headed page, or return None if sound."""
+        if page < 1 or page >= self.npages:
+            return f"page {page} is outside the container"
+        off = page * PAGE_SIZE
+        stored, page_no, gen, typ, _flags, _count = PAGE_HEADER_STRUCT.unpack_from(
+            self.mf.view, off
+        )
+        name = PAGE_TYPE_NAMES.get(ptype, str(ptype))
+        if stored != checksum(self.mf.buf[off + 8 : off + PAGE_SIZE]):
+            return f"{name} page {page} fails its checksum"
+        if page_no != page:
+            return f"page {page} claims to be page {page_no} (misdirected write)"
+        if typ != ptype:
+            found = PAGE_TYPE_NAMES.get(typ, str(typ))
+            return f"page {page} is a {found} page where a {name} page was expected"
+        if generation is not None and gen != generation:
+            return (
+                f"{name} page {page} has generation {gen}, its parent expects "
+                f"{generation} (stale or misdirected write)"
+            )
+        return None
+
+    def header_of(self, page: int) -> tuple[int, int, int, int, int, int]:
+        """Raw header fields of a page: checksum, page_no, generation, type, flags, count."""
+        return PAGE_HEADER_STRUCT.unpack_from(self.mf.view, page * PAGE_SIZE)
+
+    def write_headed(
+        self, page: int, ptype: int, generation: int, count: int, body: bytes | np.ndarray
+    ) -> None:
+        """Write a headed page: header, body, zero padding, checksum."""
+        off = page * PAGE_SIZE
+        image = np.zeros(PAGE_SIZE, np.uint8)
+        body_arr = np.frombuffer(body, np.uint8) if not isinstance(body, np.ndarray) else body
+        if body_arr.size > BODY_SIZE:
+            raise ValueError(f"page body of {body_arr.size} bytes does not fit")
+        image[HEADER_SIZE : HEADER_SIZE + body_arr.size] = body_arr
+        PAGE_HEADER_STRUCT.pack_into(image, 0, 0, page, generation, ptype, 0, count)
+        image[0:8] = np.frombuffer(
+            np.uint64(checksum(image[8:])).tobytes(), np.uint8
+        )
+        self.mf.buf[off : off + PAGE_SIZE] = image
+
+    def data(self, page: int, npages: int) -> memoryview:
+        """Memoryview of a run of data pages (bounds-checked)."""
+        self._bounds(page, npages)
+        off = page * PAGE_SIZE
+        return self.mf.view[off : off + npages * PAGE_SIZE]
+
+    def data_array(self, page: int, nbytes: int) -> np.ndarray:
+        """uint8 array view of ``nbytes`` starting at a data page."""
+        self._bounds(page, max(1, -(-nbytes // PAGE_SIZE)))
+        off = page * PAGE_SIZE
+        return self.mf.buf[off : off + nbytes]
+
+    def write_data(self, page: int, data: memoryview | bytes) -> None:
+        """Copy raw bytes into data pages starting at ``page``."""
+        n = len(data)
+        self._bounds(page, max(1, -(-n // PAGE_SIZE)))
+        off = page * PAGE_SIZE
+        self.mf.view[off : off + n] = data
+
+    # ------------------------------------------------------------------- meta
+    def read_meta_slot(self, slot: int) -> tuple[np.ndarray | None, str | None]:
+        """Decode the meta page in ``slot`` (1 or 2); return (meta, problem)."""
+        problem = self.check_headed(slot, PT_META, None)
+        if problem:
+            return None, problem
+        gen = self.header_of(slot)[2]
+        if 1 + gen % 2 != slot:
+            return None, f"meta page {slot} holds generation {gen}, which belongs in the other slot"
+        off = slot * PAGE_SIZE + HEADER_SIZE
+        meta = np.frombuffer(self.mf.view[off : off + META.itemsize], META)[0].copy()
+        if int(meta["total_pages"]) * PAGE_SIZE > self.mf.size:
+            return None, (
+                f"meta page {slot} (generation {gen}) describes "
+                f"{int(meta['total_pages'])} pages but the file holds {self.npages} "
+                "(truncated file?)"
+            )
+        if int(meta["commit_flags"]) & META_COMMIT_SINGLE_SYNC:
+            for page in meta["sync_pages"][: int(meta["sync_count"])]:
+                page = int(page)
+                _c, _n, pgen, ptype, _f, _k = (
+                    self.header_of(page) if 3 <= page < self.npages else (0,) * 6
+                )
+                bad = self.check_headed(page, ptype, gen) if 3 <= page < self.npages else "out of range"
+                if bad:
+                    return None, (
+                        f"meta page {slot} (generation {gen}) is a torn single-sync "
+                        f"commit: {bad}"
+                    )
+        return meta, None
+
+    def generation_of_slot(self, slot: int) -> int:
+        """The generation field of a meta slot, unchecked (cheap staleness probe)."""
+        return self.header_of(slot)[2]
+
+    def load_meta(self) -> tuple[int, np.ndarray]:
+        """Pick the valid meta page with the highest generation.
+
+        Returns ``(generation, meta)``; raises :class:`CorruptionError` when
+        neither meta page is valid.
+        """
+        best: tuple[int, np.ndarray] | None = None
+        problems = []
+        for slot in (1, 2):
+            meta, problem = self.read_meta_slot(slot)
+            if meta is None:
+                problems.append(problem)
+                continue
+            gen = self.header_of(slot)[2]
+            if best is None or gen > best[0]:
+                best = (gen, meta)
+        if best is None:
+            raise CorruptionError(
+                f"{self.mf.path!r}: no valid meta page ({'; '.join(problems)})", page=1
+            )
+        return best
+
+    def write_meta(self, generation: int, meta: np.ndarray) -> None:
+        """Write ``meta`` as generation ``generation`` into its slot."""
+        slot = 1 + generation % 2
+        self.write_headed(slot, PT_META, generation, 0, meta.tobytes())
+
+    def sync(self) -> None:
+        """Make all writes durable."""
+        self.mf.sync()

@@ -1,0 +1,241 @@
+"""``verify()``: walk every page the last commit can reach and check it.
+
+What is checked, in order:
+
+1. the B+tree: each node's checksum, self page number, type and the
+   generation its parent expects; keys strictly ordered and inside the range
+   the parent's separators allow; all leaves at one depth;
+2. every entry: decodable, known kind, metadata decodable, inline size right,
+   parent directory present; counts match the meta page;
+3. every chunk record: owned by a live file, inside the file's size, pages in
+   bounds, page count matching its length, and (``data=True``) its XXH64;
+4. no page used twice (tree nodes, data, free-map and pending pages);
+5. the free map: every reachable or pending page is marked used, and every
+   page marked used is reachable or pending (otherwise it has leaked).
+
+Problems are collected, not raised, so one report names every damaged page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import paths
+from .allocator import Allocator
+from .btree import NodeStore
+from .catalog import Entry, decode_metadata
+from .errors import CartridgeError
+from .layout import (
+    CHUNK_STRUCT,
+    ENTRY_INLINE,
+    FM_WORDS,
+    KEY_CHUNK,
+    KEY_PATH,
+    KIND_DIR,
+    KIND_FILE,
+    PAGE_SIZE,
+)
+from .pager import Pager, checksum
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of :meth:`Cartridge.verify`."""
+
+    ok: bool
+    """True when no problem was found."""
+    problems: list[str] = field(default_factory=list)
+    """One message per problem, naming the page or path."""
+    generation: int = 0
+    """Generation that was checked."""
+    pages_checked: int = 0
+    """Headed pages whose checksums were verified."""
+    files: int = 0
+    """Files found."""
+    dirs: int = 0
+    """Directories found."""
+    data_bytes_checked: int = 0
+    """Bytes of file data whose checksums were verified."""
+
+
+def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
+           data: bool = True) -> VerifyReport:
+    """Check the commit described by ``meta``; see the module docstring."""
+    problems: list[str] = []
+    total = int(meta["total_pages"])
+    owner = np.zeros(total, np.uint8)  # 1 = reached once
+    owner[:3] = 1
+    counters = {"pages": 0, "data": 0}
+
+    def claim(start: int, count: int, what: str) -> bool:
+        if start < 3 or start + count > total:
+            problems.append(f"{what}: pages {start}..{start + count - 1} out of range")
+            return False
+        if owner[start : start + count].any():
+            problems.append(f"{what}: page(s) {start}..{start + count - 1} already used "
+                            "by another structure")
+            return False
+        owner[start : start + count] = 1
+        return True
+
+    entries: dict[str, Entry] = {}
+    chunks: list[tuple[int, int, tuple]] = []
+    root_page = int(meta["root"]["page"])
+    if root_page:
+        _walk_tree(pager, store, (root_page, int(meta["root"]["generation"])), generation,
+                   claim, problems, entries, chunks, counters)
+
+    # entries
+    files = dirs = 0
+    live: dict[int, tuple[str, Entry]] = {}
+    for path, entry in entries.items():
+        if entry.kind == KIND_DIR:
+            dirs += 1
+        elif entry.kind == KIND_FILE:
+            files += 1
+            if entry.flags & ENTRY_INLINE:
+                if len(entry.inline) != entry.size:
+                    problems.append(f"{path}: inline data is {len(entry.inline)} bytes, "
+                                    f"entry says {entry.size}")
+            elif entry.file_id:
+                live[entry.file_id] = (path, entry)
+        else:
+            problems.append(f"{path}: unknown entry kind {entry.kind}")
+        try:
+            decode_metadata(entry.meta)
+        except CartridgeError as exc:
+            problems.append(f"{path}: {exc}")
+        parent = paths.parent(path)
+        if parent != "/" and (parent not in entries or entries[parent].kind != KIND_DIR):
+            problems.append(f"{path}: parent directory {parent} is missing")
+    if files != int(meta["file_count"]) or dirs != int(meta["dir_count"]):
+        problems.append(f"meta page counts {int(meta['file_count'])} files and "
+                        f"{int(meta['dir_count'])} dirs; the catalog holds {files} and {dirs}")
+
+    # chunks
+    chunk_size = pager.header.chunk_size
+    for fid, idx, rec in chunks:
+        page, npages, length, stored_sum, _gen = rec
+        owner_entry = live.get(fid)
+        where = f"chunk {idx} of file id {fid}"
+        if owner_entry is None:
+            problems.append(f"{where}: no file owns it (orphan chunk record)")
+            continue
+        path, entry = owner_entry
+        where = f"{path} chunk {idx}"
+        if idx * chunk_size >= max(entry.size, 1) or length > chunk_size:
+            problems.append(f"{where}: lies outside the file's {entry.size} bytes")
+        if page == 0:
+            continue
+        if npages != -(-length // PAGE_SIZE):
+            problems.append(f"{where}: {npages} pages for {length} bytes")
+        if not claim(page, npages, where):
+            continue
+        if data:
+            got = checksum(pager.data_array(page, length))
+            counters["data"] += length
+            if got != stored_sum:
+                problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
+                                "checksum")
+
+    # free map
+    try:
+        alloc = Allocator(pager, meta, None)
+    except CartridgeError as exc:
+        problems.append(f"free map: {exc}")
+        alloc = None
+    if alloc is not None:
+        for page, _gen in alloc.fm_ptrs:
+            claim(page, 1, f"free-map page {page}")
+            counters["pages"] += 1
+        if int(meta["fm_levels"]) == 2:
+            claim(alloc.dir_run[0], alloc.dir_run[1], "free-map directory")
+        if alloc.pending_run[1]:
+            claim(alloc.pending_run[0], alloc.pending_run[1], "pending-free list")
+        for gen, start, count in alloc.pending:
+            claim(start, count, f"pending free run (generation {gen})")
+        bits = np.unpackbits(alloc.words.view(np.uint8), bitorder="little")[:total]
+        reached = owner.astype(bool)
+        lost = np.flatnonzero(reached & (bits == 0))
+        leaked = np.flatnonzero(~reached & (bits == 1))
+        if lost.size:
+            problems.append(f"free map marks {lost.size} reachable page(s) free, first "
+                            f"{lost[:8].tolist()}")
+        if leaked.size:
+            problems.append(f"free map marks {leaked.size} unreachable page(s) used "
+                            f"(leaked), first {leaked[:8].tolist()}")
+        if alloc.words.size != int(meta["fm_segments"]) * FM_WORDS:
+            problems.append("free map size does not match the meta page")
+
+    return VerifyReport(
+        ok=not problems,
+        problems=problems,
+        generation=generation,
+        pages_checked=counters["pages"],
+        files=files,
+        dirs=dirs,
+        data_bytes_checked=counters["data"],
+    )
+
+
+def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation: int,
+               claim, problems: list[str], entries: dict, chunks: list, counters: dict) -> None:
+    leaf_depths: set[int] = set()
+    todo = [(root, 0, b"", None)]
+    while todo:
+        ref, depth, lo, hi = todo.pop()
+        page, gen = ref
+        if gen > generation:
+            problems.append(f"B+tree page {page} claims generation {gen}, newer than the "
+                            f"commit ({generation})")
+        if not claim(page, 1, f"B+tree page {page}"):
+            continue
+        try:
+            node = store.load(ref)
+        except CartridgeError as exc:
+            problems.append(str(exc))
+            continue
+        counters["pages"] += 1
+        keys = node.keys
+        if any(a >= b for a, b in zip(keys, keys[1:])):
+            problems.append(f"B+tree page {page}: keys out of order")
+        if keys and (keys[0] < lo or (hi is not None and keys[-1] >= hi)):
+            problems.append(f"B+tree page {page}: keys outside the range its parent allows")
+        if node.leaf:
+            leaf_depths.add(depth)
+            for key, val in zip(keys, node.vals):
+                _check_cell(page, key, val, problems, entries, chunks)
+            continue
+        if len(node.vals) != len(keys) + 1 or not node.vals:
+            problems.append(f"B+tree page {page}: {len(node.vals)} children for "
+                            f"{len(keys)} separators")
+            continue
+        for i, child in enumerate(node.vals):
+            clo = keys[i - 1] if i > 0 else lo
+            chi = keys[i] if i < len(keys) else hi
+            todo.append((child, depth + 1, clo, chi))
+    if len(leaf_depths) > 1:
+        problems.append(f"B+tree leaves at different depths {sorted(leaf_depths)}")
+
+
+def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries: dict,
+                chunks: list) -> None:
+    if key[:1] == KEY_PATH:
+        try:
+            path = key[1:].decode("utf-8")
+            if paths.normalize(path) != path:
+                raise ValueError("not normalized")
+            entries[path] = Entry.decode(val)
+        except (CartridgeError, ValueError) as exc:
+            problems.append(f"B+tree page {page}: bad entry {key[1:60]!r}: {exc}")
+    elif key[:1] == KEY_CHUNK and len(key) == 17 and len(val) == CHUNK_STRUCT.size:
+        fid = int.from_bytes(key[1:9], "big")
+        idx = int.from_bytes(key[9:17], "big")
+        chunks.append((fid, idx, CHUNK_STRUCT.unpack(val)))
+    else:
+        problems.append(f"B+tree page {page}: unknown key {key[:20]!r}")
+
+
+__all__ = ["VerifyReport", "verify"]
