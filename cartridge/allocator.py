@@ -246,7 +246,8 @@ class Allocator:
         while True:
             nseg = _segments(self.nbits)
             todo = sorted(s for s in self.dirty_segs if s not in assigned and s < nseg)
-            todo += [s for s in range(len(self.fm_ptrs), nseg) if s not in assigned and s not in todo]
+            todo += [s for s in range(len(self.fm_ptrs), nseg)
+                     if s not in assigned and s not in todo]
             for seg in todo:
                 if seg < len(self.fm_ptrs):
                     self.txn_freed.append((self.fm_ptrs[seg][0], 1))

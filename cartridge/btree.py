@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterator
 
 from .errors import CorruptionError
@@ -39,22 +39,60 @@ _CAP = PAGE_SIZE  # serialized size limit of a node
 
 
 class Node:
-    """One B+tree node, clean (``page`` set, immutable) or dirty (``page`` None)."""
+    """One B+tree node, clean (``page`` set, immutable) or dirty (``page`` None).
 
-    __slots__ = ("leaf", "keys", "vals", "size", "page", "gen")
+    A clean leaf read from disk starts *lazy*: it keeps the page image
+    (``raw``) and its offset table (``offs``) and ``keys``/``vals`` are only
+    built on first access (``__getattr__``), because a point lookup needs
+    about log2(n) key slices, not all 2n cells as Python objects.
+    """
 
-    def __init__(self, leaf: bool, keys: list, vals: list, page: int | None = None,
-                 gen: int = 0) -> None:
+    __slots__ = ("leaf", "keys", "vals", "size", "page", "gen", "raw", "offs")
+
+    def __init__(self, leaf: bool, keys: list | None, vals: list | None,
+                 page: int | None = None, gen: int = 0, size: int | None = None,
+                 raw: bytes | None = None, offs: tuple | None = None) -> None:
         self.leaf = leaf
-        self.keys = keys
-        self.vals = vals
+        if keys is not None:
+            self.keys = keys
+            self.vals = vals
         self.page = page
         self.gen = gen
-        self.size = _size(leaf, keys, vals)
+        self.raw = raw
+        self.offs = offs
+        self.size = _size(leaf, keys, vals) if size is None else size
+
+    def __getattr__(self, name: str) -> list:
+        if name in ("keys", "vals") and self.raw is not None:
+            offs = self.offs
+            cells = list(map(self.raw.__getitem__, map(slice, offs[:-1], offs[1:])))
+            self.keys = cells[0::2]
+            self.vals = cells[1::2]
+            return self.keys if name == "keys" else self.vals
+        raise AttributeError(name)
+
+    def find(self, key: bytes) -> bytes | None:
+        """Value of ``key`` in this leaf, or None (binary search on the page image)."""
+        raw = self.raw
+        if raw is None:
+            keys = self.keys
+            i = bisect_left(keys, key)
+            return self.vals[i] if i < len(keys) and keys[i] == key else None
+        offs = self.offs
+        lo, hi = 0, len(offs) // 2
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if raw[offs[2 * mid] : offs[2 * mid + 1]] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(offs) // 2 and raw[offs[2 * lo] : offs[2 * lo + 1]] == key:
+            return raw[offs[2 * lo + 1] : offs[2 * lo + 2]]
+        return None
 
     def copy(self) -> Node:
         """A dirty copy of this node."""
-        return Node(self.leaf, self.keys[:], self.vals[:])
+        return Node(self.leaf, self.keys[:], self.vals[:], size=self.size)
 
 
 def _size(leaf: bool, keys: list, vals: list) -> int:
@@ -93,33 +131,53 @@ def encode_node(node: Node) -> tuple[int, bytes]:
     return n, refs + struct.pack(f"<{n}H", *offs) + b"".join(node.keys)
 
 
-def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list]:
-    """Parse a node page into (keys, values-or-child-refs)."""
+def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list, int]:
+    """Parse a node page into (keys, values-or-child-refs, serialized size).
+
+    For a leaf, "keys" is the validated offset table and "values" is None:
+    leaves are decoded lazily (see :class:`Node`).
+
+    Raises ValueError when the offset table is inconsistent (a page with a
+    valid checksum but impossible contents, i.e. written by a buggy or hostile
+    writer).
+    """
     if leaf:
         offs = struct.unpack_from(f"<{2 * count + 1}H", page_bytes, HEADER_SIZE)
-        if offs and (offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > PAGE_SIZE
-                     or any(a > b for a, b in zip(offs, offs[1:]))):
+        if offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > PAGE_SIZE or (
+                list(offs) != sorted(offs)):
             raise ValueError("leaf offset table out of order")
-        keys = [page_bytes[offs[i]:offs[i + 1]] for i in range(0, 2 * count, 2)]
-        vals = [page_bytes[offs[i]:offs[i + 1]] for i in range(1, 2 * count, 2)]
-        return keys, vals
+        return offs, None, offs[-1]
     base = HEADER_SIZE
-    refs = [PAGE_REF_STRUCT.unpack_from(page_bytes, base + 16 * i) for i in range(count)]
+    refs = list(_REFS[count].iter_unpack(page_bytes[base : base + 16 * count])) if count else []
     offs = struct.unpack_from(f"<{count}H", page_bytes, base + 16 * count)
-    if offs[0] != base + 18 * count or offs[-1] > PAGE_SIZE or any(
-        a > b for a, b in zip(offs, offs[1:])
-    ):
+    if not offs or offs[0] != base + 18 * count or offs[-1] > PAGE_SIZE or (
+            list(offs) != sorted(offs)):
         raise ValueError("branch offset table out of order")
-    keys = [page_bytes[offs[i]:offs[i + 1]] for i in range(count - 1)]
-    return keys, refs
+    keys = list(map(page_bytes.__getitem__, map(slice, offs[:-1], offs[1:])))
+    return keys, refs, offs[-1]
+
+
+class _RefStructs(dict):
+    """``PAGE_REF_STRUCT`` for ``iter_unpack`` (one cached instance)."""
+
+    def __missing__(self, count: int) -> struct.Struct:
+        return PAGE_REF_STRUCT
+
+
+_REFS = _RefStructs()
 
 
 class NodeStore:
-    """Reads clean nodes through the pager, with an LRU of decoded nodes."""
+    """Reads clean nodes through the pager, with a FIFO cache of decoded nodes.
+
+    FIFO rather than LRU: a hit then costs one dict lookup and no reordering,
+    and an evicted hot node (the root, say) is simply decoded again.
+    """
 
     def __init__(self, pager: Pager, cache_nodes: int = 8192) -> None:
         self.pager = pager
-        self.cache: OrderedDict[ChildRef, Node] = OrderedDict()
+        self.cache: dict[ChildRef, Node] = {}
+        self._order: deque[ChildRef] = deque()
         self.cache_nodes = cache_nodes
         self.reads = 0
 
@@ -127,28 +185,34 @@ class NodeStore:
         """The decoded, checked node at ``ref``."""
         node = self.cache.get(ref)
         if node is not None:
-            self.cache.move_to_end(ref)
             return node
         page, gen = ref
         self.reads += 1
-        _c, _p, _g, ptype, _f, count = self.pager.header_of(page) if (
-            3 <= page < self.pager.npages) else (0, 0, 0, PT_LEAF, 0, 0)
-        if ptype not in (PT_LEAF, PT_BRANCH):
-            ptype = PT_LEAF
-        data = bytes(self.pager.read_headed(page, ptype, gen))
+        ptype, count, data = self.pager.read_node_page(page, gen, (PT_LEAF, PT_BRANCH))
         try:
-            keys, vals = decode_node(data, ptype == PT_LEAF, count)
+            keys, vals, size = decode_node(data, ptype == PT_LEAF, count)
         except (ValueError, struct.error) as exc:
             raise CorruptionError(f"B+tree page {page} is malformed: {exc}", page=page) from None
-        node = Node(ptype == PT_LEAF, keys, vals, page, gen)
+        if ptype == PT_LEAF:
+            node = Node(True, None, None, page, gen, size, data, keys)
+        else:
+            node = Node(False, keys, vals, page, gen, size)
         self.put(node)
         return node
 
+    def clear(self) -> None:
+        """Drop every cached node."""
+        self.cache.clear()
+        self._order.clear()
+
     def put(self, node: Node) -> None:
         """Cache a clean node."""
-        self.cache[(node.page, node.gen)] = node
-        if len(self.cache) > self.cache_nodes:
-            self.cache.popitem(last=False)
+        ref = (node.page, node.gen)
+        if ref not in self.cache:
+            self._order.append(ref)
+        self.cache[ref] = node
+        while len(self.cache) > self.cache_nodes:
+            self.cache.pop(self._order.popleft(), None)
 
 
 class BTree:
@@ -176,15 +240,16 @@ class BTree:
 
     def get(self, key: bytes) -> bytes | None:
         """Value stored under ``key``, or None."""
-        if self.root is None:
+        ref = self.root
+        if ref is None:
             return None
-        node = self._node(self.root)
+        cache = self.store.cache
+        load = self.store.load
+        node = ref if type(ref) is Node else (cache.get(ref) or load(ref))
         while not node.leaf:
-            node = self._node(node.vals[bisect_right(node.keys, key)])
-        i = bisect_left(node.keys, key)
-        if i < len(node.keys) and node.keys[i] == key:
-            return node.vals[i]
-        return None
+            ref = node.vals[bisect_right(node.keys, key)]
+            node = ref if type(ref) is Node else (cache.get(ref) or load(ref))
+        return node.find(key)
 
     def items(self, start: bytes = b"", end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Yield ``(key, value)`` for ``start <= key < end`` in key order."""

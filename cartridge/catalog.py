@@ -106,7 +106,8 @@ def encode_metadata(metadata: dict) -> bytes:
             out.append(struct.pack("<Bd", _T_FLOAT, value))
         elif isinstance(value, (str, bytes)):
             b = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-            out.append(struct.pack("<BH", _T_STR if isinstance(value, str) else _T_BYTES, len(b)) + b)
+            tag = _T_STR if isinstance(value, str) else _T_BYTES
+            out.append(struct.pack("<BH", tag, len(b)) + b)
         else:
             raise MetadataError(
                 f"metadata value {key!r} has type {type(value).__name__}; allowed: "
@@ -185,8 +186,8 @@ class Catalog:
         """Delete the entry at ``path``."""
         self.tree.delete(path_key(path))
 
-    def children(self, path: str) -> Iterator[tuple[str, Entry]]:
-        """Direct children of directory ``path``, in order."""
+    def children(self, path: str) -> Iterator[tuple[str, bytes]]:
+        """``(path, raw entry)`` of the direct children of directory ``path``, in order."""
         prefix = KEY_PATH + (b"/" if path == "/" else path.encode("utf-8") + b"/")
         end = prefix[:-1] + b"0"
         start = prefix
@@ -196,7 +197,7 @@ class Catalog:
                 rel = key[len(prefix):]
                 slash = rel.find(b"/")
                 if slash < 0:
-                    yield key[1:].decode("utf-8"), Entry.decode(raw)
+                    yield key[1:].decode("utf-8"), raw
                 else:
                     restart = prefix + rel[:slash] + b"0"
                     break
@@ -204,22 +205,26 @@ class Catalog:
                 return
             start = restart
 
-    def descendants(self, path: str, name_prefix: bytes = b"") -> Iterator[tuple[str, Entry]]:
-        """Every entry under directory ``path`` whose relative path starts with ``name_prefix``."""
+    def descendants(self, path: str, name_prefix: bytes = b"") -> Iterator[tuple[str, bytes]]:
+        """``(path, raw entry)`` under directory ``path`` whose relative path starts with
+        ``name_prefix``."""
         prefix = KEY_PATH + (b"/" if path == "/" else path.encode("utf-8") + b"/") + name_prefix
         end = _prefix_end(prefix)
         for key, raw in self.tree.items(prefix, end):
-            yield key[1:].decode("utf-8"), Entry.decode(raw)
+            yield key[1:].decode("utf-8"), raw
 
     def has_children(self, path: str) -> bool:
         """True when directory ``path`` has at least one child."""
         return next(self.descendants(path), None) is not None
 
     # chunks
-    def chunks(self, file_id: int, lo: int = 0, hi: int | None = None) -> Iterator[tuple[int, ChunkRec]]:
+    def chunks(self, file_id: int, lo: int = 0,
+               hi: int | None = None) -> Iterator[tuple[int, ChunkRec]]:
         """``(index, record)`` for chunks ``lo <= index < hi`` of a file."""
         start = chunk_key(file_id, lo)
-        end = chunk_key(file_id, hi) if hi is not None else _prefix_end(KEY_CHUNK + _CHUNK_KEY.pack(file_id, 0)[:8])
+        end = chunk_key(file_id, hi if hi is not None else 0)
+        if hi is None:
+            end = _prefix_end(end[:9])
         for key, raw in self.tree.items(start, end):
             if len(raw) != CHUNK_STRUCT.size:
                 raise CorruptionError(f"chunk record of file {file_id} is malformed")

@@ -156,6 +156,7 @@ class Cartridge:
     # ------------------------------------------------------------- lifecycle
     def _load_durable(self) -> None:
         gen, meta = self._pager.load_meta()
+        self._probe = self._pager.newest_generation()
         self._gen = gen
         self._meta = meta
         root = int(meta["root"]["page"])
@@ -174,8 +175,7 @@ class Cartridge:
     def _refresh_if_stale(self) -> None:
         """Read-only handles follow the newest commit at the time of each call."""
         if self._alloc is None:
-            newest = max(self._pager.generation_of_slot(1), self._pager.generation_of_slot(2))
-            if newest != self._gen:
+            if self._pager.newest_generation() != self._probe:
                 self._mf.remap()
                 self._load_durable()
 
@@ -210,7 +210,7 @@ class Cartridge:
                     self.commit()
             finally:
                 self._closed = True
-                self._store.cache.clear()
+                self._store.clear()
                 self._mf.close()
 
     def __enter__(self) -> Cartridge:
@@ -284,7 +284,7 @@ class Cartridge:
         pager.write_meta(gen, meta)
         pager.sync()
         alloc.committed()
-        self._gen = gen
+        self._gen = self._probe = gen
         self._meta = meta
         self._dirty = False
         self._wrote_data = False
@@ -336,14 +336,6 @@ class Cartridge:
         for d in dirs:
             self._cat.put(d, Entry(KIND_DIR, 0, 0o755, 0, now, now, 0))
             self._dir_count += 1
-
-    def _touch_parent(self, path: str, now: int) -> None:
-        parent = paths.parent(path)
-        if parent != "/":
-            entry = self._entry(parent)
-            if entry is not None:
-                entry.mtime_ns = now
-                self._cat.put(parent, entry)
 
     def _fits_inline(self, path: str, meta: bytes, size: int) -> bool:
         cell = 1 + len(path.encode("utf-8")) + ENTRY_STRUCT.size + len(meta) + size
@@ -397,7 +389,6 @@ class Cartridge:
                 self._file_count += 1
             self._make_dirs(missing, now)
             self._cat.put(p, entry)
-            self._touch_parent(p, now)
             self._dirty = True
 
     def append(self, path: str, data: Any) -> None:
@@ -579,7 +570,6 @@ class Cartridge:
             self._free_data(entry)
             self._cat.remove(p)
             self._file_count -= 1
-            self._touch_parent(p, time.time_ns())
             self._dirty = True
 
     def mkdir(self, path: str, parents: bool = True, exist_ok: bool = False) -> None:
@@ -597,7 +587,6 @@ class Cartridge:
                 raise NotFoundError(f"parent directory {missing[0]} does not exist", p)
             now = time.time_ns()
             self._make_dirs(missing + [p], now)
-            self._touch_parent(p, now)
             self._dirty = True
 
     def rmdir(self, path: str) -> None:
@@ -616,7 +605,6 @@ class Cartridge:
                 raise DirectoryNotEmptyError(f"directory {p} is not empty", p)
             self._cat.remove(p)
             self._dir_count -= 1
-            self._touch_parent(p, time.time_ns())
             self._dirty = True
 
     def rename(self, src: str, dst: str) -> None:
@@ -655,14 +643,12 @@ class Cartridge:
                     self._file_count -= 1
             self._make_dirs(missing, now)
             if entry.kind == KIND_DIR:
-                moved = list(self._cat.descendants(s))
-                for old_path, child in moved:
+                moved = builtins.list(self._cat.descendants(s))
+                for old_path, raw in moved:
                     self._cat.remove(old_path)
-                    self._cat.put(d + old_path[len(s):], child)
+                    self._cat.put(d + old_path[len(s):], Entry.decode(raw))
             self._cat.remove(s)
             self._cat.put(d, entry)
-            self._touch_parent(s, now)
-            self._touch_parent(d, now)
             self._dirty = True
 
     def set_metadata(self, path: str, metadata: dict) -> None:
@@ -745,7 +731,8 @@ class Cartridge:
         """
         return [p for p, _ in self._scan(prefix, recursive)]
 
-    def _scan(self, prefix: str, recursive: bool) -> builtins.list[tuple[str, Entry]]:
+    def _scan(self, prefix: str, recursive: bool) -> builtins.list[tuple[str, bytes]]:
+        """``(path, raw entry)`` pairs for :meth:`list` and :meth:`walk`."""
         with self._lock:
             self._read_begin()
             p = paths.normalize(prefix)
@@ -754,7 +741,7 @@ class Cartridge:
                 it = self._cat.descendants(p) if recursive else self._cat.children(p)
                 return builtins.list(it)
             if entry is not None:
-                return [(p, entry)]
+                return [(p, entry.encode())]
             parent = paths.parent(p)
             pentry = None if parent == "/" else self._entry(parent)
             if parent != "/" and (pentry is None or pentry.kind != KIND_DIR):
@@ -767,8 +754,8 @@ class Cartridge:
 
     def walk(self, prefix: str = "/") -> Iterator[tuple[str, FileInfo]]:
         """``(path, FileInfo)`` for everything under ``prefix``, in path order."""
-        for p, entry in self._scan(prefix, True):
-            yield p, _info(p, entry)
+        for p, raw in self._scan(prefix, True):
+            yield p, _info(p, Entry.decode(raw))
 
     def open_file(self, path: str, mode: str = "rb") -> Any:
         """A binary file object on a file inside the container.

@@ -23,6 +23,17 @@ ROOT = "/"
 
 def normalize(path: str | os.PathLike[str]) -> str:
     """Return the canonical form of ``path`` or raise :class:`InvalidPathError`."""
+    if (
+        type(path) is str
+        and path[:1] == "/"
+        and len(path) <= MAX_NAME_BYTES
+        and path.isascii()
+        and "//" not in path
+        and "/." not in path
+        and "\x00" not in path
+        and path[-1:] != "/"
+    ):
+        return path  # already canonical: the common case, checked cheaply
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
     if not isinstance(path, str):
