@@ -23,15 +23,17 @@ writer).
 
 from __future__ import annotations
 
+import builtins
 import errno
 import fcntl
 import mmap
 import os
+import stat
 import time
 
 import numpy as np
 
-from .errors import ContainerFullError, LockedError, NotFoundError
+from .errors import ContainerFullError, IsADirectoryError, LockedError, NotFoundError
 from .layout import PAGE_SIZE
 
 #: Once the file is this large, growth adds at most this much at a time instead
@@ -78,6 +80,11 @@ class MappedFile:
             self.fd = os.open(path, flags, 0o644)
         except FileNotFoundError:
             raise NotFoundError(f"container {path!r} does not exist", path) from None
+        except builtins.IsADirectoryError:
+            raise IsADirectoryError(f"{path!r} is a directory, not a container", path) from None
+        if stat.S_ISDIR(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise IsADirectoryError(f"{path!r} is a directory, not a container", path)
         self._map: mmap.mmap | None = None
         self.buf: np.ndarray = np.empty(0, np.uint8)
         self.view: memoryview = memoryview(b"")

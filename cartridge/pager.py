@@ -89,6 +89,7 @@ class Pager:
     def __init__(self, mf: MappedFile) -> None:
         self.mf = mf
         self.header = self._read_file_header()
+        self.rejected_newer: list[str] = []
 
     # ------------------------------------------------------------------ create
     @staticmethod
@@ -323,14 +324,22 @@ class Pager:
         """Pick the valid meta page with the highest generation.
 
         Returns ``(generation, meta)``; raises :class:`CorruptionError` when
-        neither meta page is valid.
+        neither meta page is valid.  Sets :attr:`rejected_newer` when a newer
+        meta page passed its own checksum but was rejected because a page its
+        single-sync commit lists is bad: a process kill cannot cause that (the
+        listed pages reach the page cache before the meta page is written), so
+        it means power loss during that commit or later corruption, and
+        ``verify()`` reports it.
         """
         best: tuple[int, np.ndarray] | None = None
         problems = []
+        rejected = []
         for slot in (1, 2):
             meta, problem = self.read_meta_slot(slot)
             if meta is None:
                 problems.append(problem)
+                if "torn single-sync" in problem:
+                    rejected.append((self.header_of(slot)[2], problem))
                 continue
             gen = self.header_of(slot)[2]
             if best is None or gen > best[0]:
@@ -339,6 +348,12 @@ class Pager:
             raise CorruptionError(
                 f"{self.mf.path!r}: no valid meta page ({'; '.join(problems)})", page=1
             )
+        self.rejected_newer = [
+            f"{problem}; the container opened at generation {best[0]}, so commit {gen} "
+            "is lost (power loss during that commit, or corruption after it)"
+            for gen, problem in rejected
+            if gen > best[0]
+        ]
         return best
 
     def write_meta(self, generation: int, meta: np.ndarray) -> None:

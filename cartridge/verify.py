@@ -63,7 +63,7 @@ class VerifyReport:
 def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
            data: bool = True) -> VerifyReport:
     """Check the commit described by ``meta``; see the module docstring."""
-    problems: list[str] = []
+    problems: list[str] = list(pager.rejected_newer)
     total = int(meta["total_pages"])
     owner = np.zeros(total, np.uint8)  # 1 = reached once
     owner[:3] = 1
