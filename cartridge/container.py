@@ -20,10 +20,11 @@ thread for parallel reads.
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +65,48 @@ from .layout import (
 )
 from .mapfile import MappedFile
 from .pager import Pager, checksum
+from .readers import ReaderSlot, ReaderTable
 
 __all__ = ["Cartridge", "FileInfo", "ContainerInfo", "create", "open"]
 
 _MODES = ("r", "r+", "a")
+
+
+_FENCE_LOCK = threading.Lock()
+
+
+def _fence() -> None:
+    """A full memory barrier: taking a lock is an atomic read-modify-write."""
+    _FENCE_LOCK.acquire()
+    _FENCE_LOCK.release()
+
+
+def _read_op(method: Callable) -> Callable:
+    """Run a read method under the handle lock, on one pinned generation.
+
+    A read-only handle first moves to the newest commit, then pins it in the
+    reader table for the duration of the call (see ``readers.py``), so the
+    writer cannot reuse a page the call may still read.  A read-write handle
+    reads its own transaction and needs no pin.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Cartridge, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._check_open()
+            table = self._table
+            if self._alloc is not None:
+                return method(self, *args, **kwargs)
+            if table is None:
+                self._refresh_if_stale()
+                return method(self, *args, **kwargs)
+            self._pin(table)
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                table.unpin()
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +178,12 @@ class Cartridge:
         create_file = _create or (mode == "a" and not os.path.exists(self.path))
         self._mf = MappedFile(self.path, writable=writable, create=create_file,
                               truncate=_overwrite, locking=locking, timeout=timeout)
+        self._table: ReaderTable | None = None
         try:
+            if locking:
+                self._table = ReaderTable(self.path)
+                if not writable:
+                    self._table.acquire()
             if create_file:
                 Pager.format_new(self._mf, chunk_size, max_size or 0)
             self._pager = Pager(self._mf)
@@ -149,6 +193,8 @@ class Cartridge:
             self._chunk = self._pager.header.chunk_size
             self._load_durable()
         except BaseException:
+            if self._table is not None:
+                self._table.close()
             self._mf.close()
             raise
         self._closed = False
@@ -170,7 +216,42 @@ class Cartridge:
         self._dirty = False
         self._wrote_data = False
         if self._alloc is not None:
-            self._alloc.release(self._gen)
+            self._alloc.release(self._safe_generation())
+
+    def _safe_generation(self) -> int:
+        """Newest generation whose freed pages no live reader can still reach."""
+        oldest = self._table.oldest_pin() if self._table is not None else None
+        return self._gen if oldest is None else min(self._gen, oldest)
+
+    def _pin(self, table: ReaderTable) -> None:
+        """Pin the newest valid commit for one read call.
+
+        The pin counts only if no newer commit's release scan can have missed
+        it.  The writer writes meta ``g+1``, syncs, *then* scans the pins.  So
+        after pinning ``g`` (and a fence, so the store is visible before the
+        check) the reader is safe when no newer meta page exists, or when the
+        newer one is not yet valid (its writer has not reached its scan, or it
+        is a torn leftover of a crash); otherwise it moves on and pins again.
+        """
+        pager = self._pager
+        while True:
+            if pager.newest_generation() != self._probe:
+                self._mf.remap()
+                self._load_durable()
+            table.pin(self._gen)
+            _fence()
+            if pager.newest_generation() == self._gen:
+                return
+            self._mf.remap()
+            if pager.load_meta()[0] == self._gen:
+                return
+            self._probe = -1
+
+    def readers(self) -> builtins.list[ReaderSlot]:
+        """Slots of the reader table: live and stale readers of this container."""
+        with self._lock:
+            self._check_open()
+            return self._table.list() if self._table is not None else []
 
     def _refresh_if_stale(self) -> None:
         """Read-only handles follow the newest commit at the time of each call."""
@@ -183,7 +264,8 @@ class Cartridge:
         """Move a read-only handle to the newest commit."""
         with self._lock:
             self._check_open()
-            self._refresh_if_stale()
+            if self._alloc is None:
+                self._refresh_if_stale()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -196,10 +278,6 @@ class Cartridge:
                 f"container {self.path!r} is open read-only; open it with mode='r+'"
             )
 
-    def _read_begin(self) -> None:
-        self._check_open()
-        self._refresh_if_stale()
-
     def close(self) -> None:
         """Commit pending changes (read-write handles) and release the file."""
         with self._lock:
@@ -211,6 +289,8 @@ class Cartridge:
             finally:
                 self._closed = True
                 self._store.clear()
+                if self._table is not None:
+                    self._table.close()
                 self._mf.close()
 
     def __enter__(self) -> Cartridge:
@@ -288,7 +368,7 @@ class Cartridge:
         self._meta = meta
         self._dirty = False
         self._wrote_data = False
-        alloc.release(gen)
+        alloc.release(self._safe_generation())
 
     def rollback(self) -> None:
         """Discard every change since the last commit."""
@@ -302,7 +382,7 @@ class Cartridge:
             self._next_fid = int(self._meta["next_file_id"])
             self._dirty = False
             self._wrote_data = False
-            self._alloc.release(self._gen)
+            self._alloc.release(self._safe_generation())
 
     # ------------------------------------------------------------- helpers
     def _entry(self, path: str) -> Entry | None:
@@ -666,16 +746,15 @@ class Cartridge:
             self._dirty = True
 
     # --------------------------------------------------------------- reading
+    @_read_op
     def read(self, path: str, offset: int = 0, size: int | None = None) -> bytes:
         """Return ``size`` bytes of a file from ``offset`` (all of it by default)."""
-        with self._lock:
-            self._read_begin()
-            p = paths.normalize(path)
-            offset = _non_negative(offset, "offset")
-            if size is not None:
-                size = _non_negative(size, "size")
-            entry = self._file_entry(p)
-            return self._read_entry(entry, offset, size)
+        p = paths.normalize(path)
+        offset = _non_negative(offset, "offset")
+        if size is not None:
+            size = _non_negative(size, "size")
+        entry = self._file_entry(p)
+        return self._read_entry(entry, offset, size)
 
     def _read_entry(self, entry: Entry, offset: int, size: int | None) -> bytes:
         end = entry.size if size is None else min(entry.size, offset + size)
@@ -700,25 +779,23 @@ class Cartridge:
                 out[lo - offset : hi - offset] = self._chunk_bytes(rec, lo - base, hi - base)
         return bytes(out)
 
+    @_read_op
     def exists(self, path: str) -> bool:
         """True when a file or directory exists at ``path``."""
-        with self._lock:
-            self._read_begin()
-            p = paths.normalize(path)
-            return p == "/" or self._entry(p) is not None
+        p = paths.normalize(path)
+        return p == "/" or self._entry(p) is not None
 
+    @_read_op
     def stat(self, path: str) -> FileInfo:
         """Describe a file or directory."""
-        with self._lock:
-            self._read_begin()
-            p = paths.normalize(path)
-            if p == "/":
-                t = self._pager.header.created_ns / 1e9
-                return FileInfo("/", "dir", 0, t, t, 0o755, {})
-            entry = self._entry(p)
-            if entry is None:
-                raise NotFoundError(f"no such file or directory: {p}", p)
-            return _info(p, entry)
+        p = paths.normalize(path)
+        if p == "/":
+            t = self._pager.header.created_ns / 1e9
+            return FileInfo("/", "dir", 0, t, t, 0o755, {})
+        entry = self._entry(p)
+        if entry is None:
+            raise NotFoundError(f"no such file or directory: {p}", p)
+        return _info(p, entry)
 
     def list(self, prefix: str = "/", recursive: bool = False) -> builtins.list[str]:
         """Sorted absolute paths under a directory, or matching a name prefix.
@@ -731,26 +808,25 @@ class Cartridge:
         """
         return [p for p, _ in self._scan(prefix, recursive)]
 
+    @_read_op
     def _scan(self, prefix: str, recursive: bool) -> builtins.list[tuple[str, bytes]]:
         """``(path, raw entry)`` pairs for :meth:`list` and :meth:`walk`."""
-        with self._lock:
-            self._read_begin()
-            p = paths.normalize(prefix)
-            entry = None if p == "/" else self._entry(p)
-            if p == "/" or (entry is not None and entry.kind == KIND_DIR):
-                it = self._cat.descendants(p) if recursive else self._cat.children(p)
-                return builtins.list(it)
-            if entry is not None:
-                return [(p, entry.encode())]
-            parent = paths.parent(p)
-            pentry = None if parent == "/" else self._entry(parent)
-            if parent != "/" and (pentry is None or pentry.kind != KIND_DIR):
-                raise NotFoundError(f"no such directory: {parent}", parent)
-            stem = paths.name(p).encode("utf-8")
-            found = self._cat.descendants(parent, stem)
-            if recursive:
-                return builtins.list(found)
-            return [(q, e) for q, e in found if "/" not in q[len(parent.rstrip("/")) + 1:]]
+        p = paths.normalize(prefix)
+        entry = None if p == "/" else self._entry(p)
+        if p == "/" or (entry is not None and entry.kind == KIND_DIR):
+            it = self._cat.descendants(p) if recursive else self._cat.children(p)
+            return builtins.list(it)
+        if entry is not None:
+            return [(p, entry.encode())]
+        parent = paths.parent(p)
+        pentry = None if parent == "/" else self._entry(parent)
+        if parent != "/" and (pentry is None or pentry.kind != KIND_DIR):
+            raise NotFoundError(f"no such directory: {parent}", parent)
+        stem = paths.name(p).encode("utf-8")
+        found = self._cat.descendants(parent, stem)
+        if recursive:
+            return builtins.list(found)
+        return [(q, e) for q, e in found if "/" not in q[len(parent.rstrip("/")) + 1:]]
 
     def walk(self, prefix: str = "/") -> Iterator[tuple[str, FileInfo]]:
         """``(path, FileInfo)`` for everything under ``prefix``, in path order."""
@@ -768,44 +844,42 @@ class Cartridge:
         return open_file(self, path, mode)
 
     # ------------------------------------------------------------ reporting
+    @_read_op
     def info(self) -> ContainerInfo:
         """Cheap summary of the container (no tree walk)."""
-        with self._lock:
-            self._read_begin()
-            file_size = self._mf.file_size()
-            if self._alloc is not None:
-                runs, largest, free_pages = self._alloc.stats()
-                total = self._alloc.nbits
-                pending = sum(c for _g, _s, c in self._alloc.pending)
-            else:
-                alloc = Allocator(self._pager, self._meta, None)
-                runs, largest, free_pages = alloc.stats()
-                total = alloc.nbits
-                pending = sum(c for _g, _s, c in alloc.pending)
-            tail = max(0, file_size // PAGE_SIZE - total)
-            return ContainerInfo(
-                path=self.path,
-                size=file_size,
-                page_size=PAGE_SIZE,
-                total_pages=total,
-                used_pages=total - free_pages,
-                free=(free_pages + tail) * PAGE_SIZE,
-                file_count=self._file_count,
-                dir_count=self._dir_count,
-                generation=self._gen,
-                free_runs=runs,
-                largest_free_run=largest,
-                fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
-                pending_pages=pending,
-            )
+        file_size = self._mf.file_size()
+        if self._alloc is not None:
+            runs, largest, free_pages = self._alloc.stats()
+            total = self._alloc.nbits
+            pending = sum(c for _g, _s, c in self._alloc.pending)
+        else:
+            alloc = Allocator(self._pager, self._meta, None)
+            runs, largest, free_pages = alloc.stats()
+            total = alloc.nbits
+            pending = sum(c for _g, _s, c in alloc.pending)
+        tail = max(0, file_size // PAGE_SIZE - total)
+        return ContainerInfo(
+            path=self.path,
+            size=file_size,
+            page_size=PAGE_SIZE,
+            total_pages=total,
+            used_pages=total - free_pages,
+            free=(free_pages + tail) * PAGE_SIZE,
+            file_count=self._file_count,
+            dir_count=self._dir_count,
+            generation=self._gen,
+            free_runs=runs,
+            largest_free_run=largest,
+            fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
+            pending_pages=pending,
+        )
 
+    @_read_op
     def verify(self, data: bool = True) -> Any:
         """Check every reachable page; see :class:`cartridge.verify.VerifyReport`."""
         from .verify import verify
 
-        with self._lock:
-            self._read_begin()
-            return verify(self._pager, self._store, self._meta, self._gen, data=data)
+        return verify(self._pager, self._store, self._meta, self._gen, data=data)
 
 
 # ---------------------------------------------------------------- helpers
