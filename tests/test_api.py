@@ -495,3 +495,35 @@ def test_directory_is_not_a_container(tmp_path):
         with pytest.raises(cartridge.IsADirectoryError) as e:
             cartridge.open(tmp_path, mode)
         assert str(tmp_path) in str(e.value)
+
+
+def test_two_level_free_map(tmp_path, monkeypatch):
+    """Containers with more free-map segments than fit in the meta page.
+
+    The real threshold is 128 segments (~17 GB); lowering it to 1 exercises the
+    same writer and reader code with 2-3 segments.
+    """
+    import cartridge.allocator as allocator_module
+
+    monkeypatch.setattr(allocator_module, "META_FM_INLINE", 1)
+    path = tmp_path / "t.cart"
+    blob = os.urandom(1 << 20)
+    with cartridge.create(path) as c:
+        for i in range(150):
+            c.write(f"/f{i:03d}", blob)
+        c.commit()
+        assert int(c._meta["fm_levels"]) == 2 and int(c._meta["fm_segments"]) >= 2
+        for i in range(0, 150, 3):
+            c.delete(f"/f{i:03d}")
+        c.commit()
+        assert c.verify().ok
+    with cartridge.open(path, "r") as r:
+        assert int(r._meta["fm_levels"]) == 2
+        assert r.read("/f001") == blob and not r.exists("/f000")
+        assert r.verify().ok
+    monkeypatch.setattr(allocator_module, "META_FM_INLINE", 128)
+    with cartridge.open(path, "r+") as w:  # back to one level on the next commit
+        w.write("/g", b"x" * 5000)
+        w.commit()
+        assert int(w._meta["fm_levels"]) == 1
+        assert w.verify().ok

@@ -784,11 +784,3 @@ def test_two_level_free_map_synthetic(tmp_path):
     cart.commit()
     assert_matches_library(path, cart)
     cart.close()
-
-
-@pytest.mark.skip(
-    reason="fm_levels=2 needs > 128 * 32512 allocated pages (~17 GB of real data); "
-    "sparse writes allocate nothing, so it cannot be built cheaply"
-)
-def test_two_level_free_map_real():
-    pass
