@@ -31,6 +31,12 @@ Why the kernels are shaped the way they are:
   and ors is portable, works for any offset (``pages[i, skip:]`` is usually
   unaligned), and LLVM folds the pattern back into a single unaligned load
   on little-endian targets, so it costs nothing.
+* **One explicit signature per kernel.**  The kernels are compiled eagerly
+  for read-only C-contiguous ``uint8`` arrays and a ``uint64`` seed.  The
+  ``uint64`` seed is what makes every seed in ``[0, 2**64)`` usable from
+  Python (lazily compiled, numba would pin Python ints to ``int64`` after
+  the first call); writable arrays convert to the read-only type for free,
+  so a single compiled body (cached on disk) serves every caller.
 * **Batched entry points.**  ``page_checksums`` and ``chunk_checksums`` loop
   over many pages/chunks inside compiled code, so a whole segment is
   checksummed with a single dispatch instead of one Python call per page.
@@ -104,26 +110,27 @@ _S64 = np.uint64(64)
 # plain Python functions, so the uncompiled path stays uncompiled end to end.
 _helper = numba.extending.register_jitable
 
-# Explicit signatures for the public checksum kernels.  The seed is declared
-# ``uint64`` so that any Python int in [0, 2**64) is accepted: with lazy
-# compilation numba would type a first ``seed=0`` as int64, after which a
-# seed >= 2**63 raises "int too big to convert".  Arrays are declared
-# read-only (writable arrays convert to read-only safely), with an exact
-# writable C signature as well so that overload resolution is never
-# ambiguous, and an 'A' (strided) fallback for non-contiguous views.
-_u8_1c = numba.types.Array(numba.types.uint8, 1, "C")
-_u8_1c_ro = numba.types.Array(numba.types.uint8, 1, "C", readonly=True)
-_u8_1a_ro = numba.types.Array(numba.types.uint8, 1, "A", readonly=True)
-_u8_2c = numba.types.Array(numba.types.uint8, 2, "C")
-_u8_2c_ro = numba.types.Array(numba.types.uint8, 2, "C", readonly=True)
-_u8_2a_ro = numba.types.Array(numba.types.uint8, 2, "A", readonly=True)
+# Explicit signatures for the public checksum kernels, one per kernel.
+#
+# * The seed is declared ``uint64`` so that every Python int in [0, 2**64)
+#   is accepted.  With lazy compilation numba would type a first ``seed=0``
+#   as int64, and from then on its dispatcher maps *every* Python int to
+#   that specialisation, so a seed >= 2**63 fails with "int too big to
+#   convert".
+# * Arrays are declared read-only and C-contiguous.  A writable array
+#   converts to the read-only type for free at dispatch, so one compiled
+#   body serves ``bytes`` buffers, mmap views and ordinary arrays alike
+#   (and import-time compilation stays small).  Non-contiguous arrays are
+#   rejected with ``TypeError``; pass ``np.ascontiguousarray(x)``.
 _u64 = numba.types.uint64
 _i64 = numba.types.int64
-_u64_1c = numba.types.Array(numba.types.uint64, 1, "C")
+_U8_1D = numba.types.Array(numba.types.uint8, 1, "C", readonly=True)
+_U8_2D = numba.types.Array(numba.types.uint8, 2, "C", readonly=True)
+_U64_1D = numba.types.Array(numba.types.uint64, 1, "C")
 
-_XXH64_SIGS = [_u64(a, _u64) for a in (_u8_1c, _u8_1c_ro, _u8_1a_ro)]
-_PAGES_SIGS = [_u64_1c(a, _i64, _u64) for a in (_u8_2c, _u8_2c_ro, _u8_2a_ro)]
-_CHUNKS_SIGS = [_u64_1c(a, _i64, _u64) for a in (_u8_1c, _u8_1c_ro, _u8_1a_ro)]
+_XXH64_SIG = _u64(_U8_1D, _u64)
+_PAGES_SIG = _U64_1D(_U8_2D, _i64, _u64)
+_CHUNKS_SIG = _U64_1D(_U8_1D, _i64, _u64)
 
 
 # --------------------------------------------------------------------------
@@ -183,13 +190,13 @@ def _merge_round(acc, val):
 # --------------------------------------------------------------------------
 
 
-@numba.njit(_XXH64_SIGS, nogil=True, cache=True)
+@numba.njit(_XXH64_SIG, nogil=True, cache=True)
 def xxh64(data, seed):
     """XXH64 of a 1-D ``uint8`` array.
 
     Parameters
     ----------
-    data : ndarray of uint8, 1-D
+    data : ndarray of uint8, 1-D, C-contiguous
         Bytes to hash; may be read-only and need not be aligned.
     seed : int or np.uint64
         Seed in ``[0, 2**64)``.
@@ -318,7 +325,7 @@ def xxh64_ref(data: bytes, seed: int) -> int:
 # --------------------------------------------------------------------------
 
 
-@numba.njit(_PAGES_SIGS, nogil=True, cache=True)
+@numba.njit(_PAGES_SIG, nogil=True, cache=True)
 def page_checksums(pages, skip, seed):
     """XXH64 of every page, ignoring each page's first ``skip`` bytes.
 
@@ -379,13 +386,13 @@ def page_checksums_ref(pages: Sequence[bytes] | np.ndarray, skip: int, seed: int
     return out
 
 
-@numba.njit(_CHUNKS_SIGS, nogil=True, cache=True)
+@numba.njit(_CHUNKS_SIG, nogil=True, cache=True)
 def chunk_checksums(data, chunk_size, seed):
     """XXH64 of consecutive ``chunk_size``-byte pieces of ``data``.
 
     Parameters
     ----------
-    data : ndarray of uint8, 1-D
+    data : ndarray of uint8, 1-D, C-contiguous
         The byte stream; may be read-only.
     chunk_size : int
         Length of each piece, ``>= 1``.  The last piece may be shorter.
