@@ -23,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import cartridge
 
-EXAMPLES = int(os.environ.get("CARTRIDGE_STATEFUL_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CARTRIDGE_STATEFUL_EXAMPLES", "150"))
 PAGE = 4096
 CHUNK = 65536
 SIZES = [0, 1, 100, 1535, 1536, 1537, PAGE - 1, PAGE, PAGE + 1, CHUNK - 1, CHUNK, CHUNK + 1,
