@@ -33,7 +33,7 @@ import numpy as np
 from . import paths
 from .allocator import Allocator
 from .btree import BTree, Node, NodeStore
-from .catalog import Catalog, ChunkRec, Entry, decode_metadata, encode_metadata
+from .catalog import Catalog, Entry, decode_metadata, encode_metadata
 from .errors import (
     ClosedError,
     ContainerFullError,
@@ -45,9 +45,8 @@ from .errors import (
     NotFoundError,
     ReadOnlyError,
 )
-from .kernels.checksum import chunk_checksums
+from .files import FileData
 from .layout import (
-    CHECKSUM_SEED,
     DEFAULT_CHUNK_SIZE,
     ENTRY_INLINE,
     ENTRY_STRUCT,
@@ -64,7 +63,7 @@ from .layout import (
     PT_LEAF,
 )
 from .mapfile import MappedFile
-from .pager import Pager, checksum
+from .pager import Pager
 from .readers import ReaderSlot, ReaderTable
 
 __all__ = ["Cartridge", "FileInfo", "ContainerInfo", "create", "open"]
@@ -210,6 +209,7 @@ class Cartridge:
         self._alloc = Allocator(self._pager, meta, self.max_size) if self.mode != "r" else None
         self._tree = BTree(self._store, root_ref, self._alloc.free if self._alloc else None)
         self._cat = Catalog(self._tree)
+        self._data = FileData(self._pager, self._cat, self._alloc, self._chunk)
         self._file_count = int(meta["file_count"])
         self._dir_count = int(meta["dir_count"])
         self._next_fid = int(meta["next_file_id"])
@@ -421,19 +421,6 @@ class Cartridge:
         cell = 1 + len(path.encode("utf-8")) + ENTRY_STRUCT.size + len(meta) + size
         return size <= INLINE_MAX and cell <= MAX_CELL
 
-    def _free_data(self, entry: Entry) -> None:
-        if entry.flags & ENTRY_INLINE or not entry.file_id:
-            return
-        recs = list(self._cat.chunks(entry.file_id))
-        for idx, rec in recs:
-            if rec[0]:
-                self._alloc.free(rec[0], rec[1])
-            self._cat.remove_chunk(entry.file_id, idx)
-
-    def _chunk_bytes(self, rec: ChunkRec, lo: int, hi: int) -> memoryview:
-        """Bytes ``lo:hi`` of a chunk's stored data (``hi <= rec length``)."""
-        return self._pager.data(rec[0], rec[1])[lo:hi]
-
     # --------------------------------------------------------------- writing
     def write(self, path: str, data: Any, *, metadata: dict | None = None,
               mode: int | None = None) -> None:
@@ -462,9 +449,9 @@ class Cartridge:
             else:
                 entry.file_id = self._next_fid
                 self._next_fid += 1
-                self._write_at(entry, 0, view)
+                self._data_write(entry, 0, view)
             if existing is not None:
-                self._free_data(existing)
+                self._data.free(existing)
             else:
                 self._file_count += 1
             self._make_dirs(missing, now)
@@ -511,94 +498,27 @@ class Cartridge:
             if converted:
                 entry = self._to_chunked(entry)
             try:
-                self._write_at(entry, offset, view)
+                self._data_write(entry, offset, view)
             except ContainerFullError:
                 if converted:
-                    self._free_data(entry)
+                    self._data.free(entry)
                 raise
         entry.mtime_ns = time.time_ns()
         self._cat.put(p, entry)
         self._dirty = True
+
+    def _data_write(self, entry: Entry, offset: int, view: memoryview) -> None:
+        self._data.write(entry, offset, view, self._gen + 1)
+        self._wrote_data = True
 
     def _to_chunked(self, entry: Entry) -> Entry:
         """A chunked copy of an inline entry (its bytes moved to data pages)."""
         fresh = Entry(entry.kind, 0, entry.mode, 0, entry.mtime_ns, entry.ctime_ns,
                       self._next_fid, entry.meta)
         self._next_fid += 1
-        self._write_at(fresh, 0, memoryview(entry.inline))
+        self._data_write(fresh, 0, memoryview(entry.inline))
         fresh.size = entry.size
         return fresh
-
-    def _write_at(self, entry: Entry, offset: int, view: memoryview) -> None:
-        """Copy-on-write ``view`` into a chunked file at ``offset``.
-
-        Every chunk the write touches gets new pages (allocated before anything
-        else changes, so a full container fails cleanly); untouched chunks are
-        shared with the previous version.  Cost: O(len(view) + 2 chunks).
-        """
-        n = len(view)
-        end = offset + n
-        if n == 0:
-            entry.size = max(entry.size, end)
-            return
-        ch = self._chunk
-        c0, c1 = offset // ch, (end - 1) // ch
-        old = dict(self._cat.chunks(entry.file_id, c0, c1 + 1))
-        lengths = []
-        for c in range(c0, c1 + 1):
-            old_len = old[c][2] if c in old else 0
-            lengths.append(max(old_len, min(ch, end - c * ch)))
-        npages = [-(-length // PAGE_SIZE) for length in lengths]
-        total = sum(npages)
-        try:
-            runs = [(self._alloc.alloc(total), total)]
-        except ContainerFullError:
-            runs = []
-            try:
-                for k in npages:
-                    runs.append((self._alloc.alloc(k), k))
-            except ContainerFullError:
-                for start, k in runs:
-                    self._alloc.free(start, k)
-                raise
-        starts = []
-        if len(runs) == 1:
-            pos = runs[0][0]
-            for k in npages:
-                starts.append(pos)
-                pos += k
-        else:
-            starts = [r[0] for r in runs]
-        contiguous = len(runs) == 1
-        pager = self._pager
-        # Fast path: whole chunks laid out back to back straight from the caller.
-        if contiguous and offset == c0 * ch and all(c not in old for c in range(c0, c1 + 1)):
-            pager.write_data(starts[0], view)
-            sums = chunk_checksums(pager.data_array(starts[0], n), ch, np.uint64(CHECKSUM_SEED))
-        else:
-            sums = []
-            for i, c in enumerate(range(c0, c1 + 1)):
-                base = c * ch
-                length = lengths[i]
-                lo, hi = max(offset, base) - base, min(end, base + length) - base
-                if lo == 0 and hi == length:
-                    pager.write_data(starts[i], view[base - offset : base - offset + length])
-                else:
-                    buf = bytearray(length)
-                    if c in old and old[c][0]:
-                        keep = old[c][2]
-                        buf[:keep] = self._chunk_bytes(old[c], 0, keep)
-                    buf[lo:hi] = view[base + lo - offset : base + hi - offset]
-                    pager.write_data(starts[i], buf)
-                sums.append(checksum(pager.data_array(starts[i], length)))
-        gen = self._gen + 1
-        for i, c in enumerate(range(c0, c1 + 1)):
-            if c in old and old[c][0]:
-                self._alloc.free(old[c][0], old[c][1])
-            self._cat.put_chunk(entry.file_id, c,
-                                (starts[i], npages[i], lengths[i], int(sums[i]), gen))
-        entry.size = max(entry.size, end)
-        self._wrote_data = True
 
     def truncate(self, path: str, size: int) -> None:
         """Cut a file to ``size`` bytes, or extend it with zeros."""
@@ -618,23 +538,7 @@ class Cartridge:
                 entry = self._to_chunked(entry)
                 entry.size = size
         elif size < entry.size:
-            ch = self._chunk
-            last = (size - 1) // ch if size else -1
-            for idx, rec in list(self._cat.chunks(entry.file_id, last + 1)):
-                if rec[0]:
-                    self._alloc.free(rec[0], rec[1])
-                self._cat.remove_chunk(entry.file_id, idx)
-            if size % ch:
-                recs = dict(self._cat.chunks(entry.file_id, last, last + 1))
-                rec = recs.get(last)
-                keep = size - last * ch
-                if rec is not None and rec[2] > keep:
-                    pages = -(-keep // PAGE_SIZE)
-                    if rec[0] and pages < rec[1]:
-                        self._alloc.free(rec[0] + pages, rec[1] - pages)
-                    total = checksum(self._pager.data_array(rec[0], keep)) if rec[0] else 0
-                    self._cat.put_chunk(entry.file_id, last, (rec[0], pages, keep, total, rec[4]))
-            entry.size = size
+            self._data.shrink(entry, size)
         else:
             entry.size = size
         entry.mtime_ns = time.time_ns()
@@ -647,7 +551,7 @@ class Cartridge:
             self._check_writable()
             p = paths.normalize(path)
             entry = self._file_entry(p)
-            self._free_data(entry)
+            self._data.free(entry)
             self._cat.remove(p)
             self._file_count -= 1
             self._dirty = True
@@ -716,7 +620,7 @@ class Cartridge:
             missing = self._missing_parents(d)
             now = time.time_ns()
             if target is not None:
-                self._free_data(target)
+                self._data.free(target)
                 if target.kind == KIND_DIR:
                     self._dir_count -= 1
                 else:
@@ -762,22 +666,7 @@ class Cartridge:
             return b""
         if entry.flags & ENTRY_INLINE:
             return entry.inline[offset:end].ljust(end - offset, b"\0")
-        ch = self._chunk
-        c0, c1 = offset // ch, (end - 1) // ch
-        if c0 == c1:
-            for _idx, rec in self._cat.chunks(entry.file_id, c0, c0 + 1):
-                lo, hi = offset - c0 * ch, end - c0 * ch
-                if hi <= rec[2] and rec[0]:
-                    return bytes(self._chunk_bytes(rec, lo, hi))
-        out = bytearray(end - offset)
-        for idx, rec in self._cat.chunks(entry.file_id, c0, c1 + 1):
-            if not rec[0]:
-                continue
-            base = idx * ch
-            lo, hi = max(offset, base), min(end, base + rec[2])
-            if lo < hi:
-                out[lo - offset : hi - offset] = self._chunk_bytes(rec, lo - base, hi - base)
-        return bytes(out)
+        return self._data.read(entry, offset, end)
 
     @_read_op
     def exists(self, path: str) -> bool:

@@ -281,18 +281,29 @@ class Pager:
         self.mf.view[off : off + n] = data
 
     # ------------------------------------------------------------------- meta
-    def read_meta_slot(self, slot: int) -> tuple[np.ndarray | None, str | None]:
-        """Decode the meta page in ``slot`` (1 or 2); return (meta, problem)."""
-        problem = self.check_headed(slot, PT_META, None)
-        if problem:
-            return None, problem
-        gen = self.header_of(slot)[2]
+    def read_meta_slot(self, slot: int) -> tuple[int, np.ndarray | None, str | None]:
+        """Decode the meta page in ``slot`` (1 or 2); return (generation, meta, problem).
+
+        Everything is checked and parsed from one private copy of the page: a
+        writer may rewrite the slot at any moment, and a generation read
+        separately from the contents could label an old meta page with a new
+        generation.
+        """
+        if slot >= self.npages:
+            return 0, None, f"meta page {slot} is missing (file too short)"
+        raw = np.frombuffer(bytes(self.mf.view[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]),
+                            np.uint8)
+        stored, page_no, gen, typ, _flags, _count = PAGE_HEADER_STRUCT.unpack_from(raw, 0)
+        if stored != checksum(raw[8:]):
+            return gen, None, f"meta page {slot} fails its checksum"
+        if page_no != slot or typ != PT_META:
+            return gen, None, f"page {slot} is not a meta page (page {page_no}, type {typ})"
         if 1 + gen % 2 != slot:
-            return None, f"meta page {slot} holds generation {gen}, which belongs in the other slot"
-        off = slot * PAGE_SIZE + HEADER_SIZE
-        meta = np.frombuffer(self.mf.view[off : off + META.itemsize], META)[0].copy()
+            return gen, None, (
+                f"meta page {slot} holds generation {gen}, which belongs in the other slot")
+        meta = np.frombuffer(raw[HEADER_SIZE : HEADER_SIZE + META.itemsize].tobytes(), META)[0]
         if int(meta["total_pages"]) * PAGE_SIZE > self.mf.size:
-            return None, (
+            return gen, None, (
                 f"meta page {slot} (generation {gen}) describes "
                 f"{int(meta['total_pages'])} pages but the file holds {self.npages} "
                 "(truncated file?)"
@@ -305,11 +316,11 @@ class Pager:
                     else f"page {page} is outside the container"
                 )
                 if bad:
-                    return None, (
+                    return gen, None, (
                         f"meta page {slot} (generation {gen}) is a torn single-sync "
                         f"commit: {bad}"
                     )
-        return meta, None
+        return gen, meta, None
 
     def newest_generation(self) -> int:
         """Highest generation field of the two meta slots, unchecked.
@@ -335,13 +346,12 @@ class Pager:
         problems = []
         rejected = []
         for slot in (1, 2):
-            meta, problem = self.read_meta_slot(slot)
+            gen, meta, problem = self.read_meta_slot(slot)
             if meta is None:
                 problems.append(problem)
                 if "torn single-sync" in problem:
-                    rejected.append((self.header_of(slot)[2], problem))
+                    rejected.append((gen, problem))
                 continue
-            gen = self.header_of(slot)[2]
             if best is None or gen > best[0]:
                 best = (gen, meta)
         if best is None:

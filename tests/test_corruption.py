@@ -112,7 +112,7 @@ def _build(path: Path, single_sync_last: bool) -> Pristine:
         for page in range(start, start + count):
             roles[page] = "pending-free page"
         total_pages = {latest: int(ro._meta["total_pages"])}
-        previous_meta, problem = ro._pager.read_meta_slot(1 + (latest - 1) % 2)
+        _gen, previous_meta, problem = ro._pager.read_meta_slot(1 + (latest - 1) % 2)
         assert problem is None, problem
         total_pages[latest - 1] = int(previous_meta["total_pages"])
     assert "B+tree branch (depth 0)" in roles.values(), "the tree should have two levels"
