@@ -28,6 +28,7 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
+from itertools import accumulate, chain
 
 from .errors import CorruptionError
 from .layout import BODY_SIZE, HEADER_SIZE, PAGE_REF_STRUCT, PAGE_SIZE, PT_BRANCH, PT_LEAF
@@ -44,10 +45,12 @@ class Node:
     A clean leaf read from disk starts *lazy*: it keeps the page image
     (``raw``) and its offset table (``offs``) and ``keys``/``vals`` are only
     built on first access (``__getattr__``), because a point lookup needs
-    about log2(n) key slices, not all 2n cells as Python objects.
+    about log2(n) key slices, not all 2n cells as Python objects.  A leaf
+    searched a second time is *hot*: it is decoded once and searched with
+    ``bisect`` from then on.
     """
 
-    __slots__ = ("leaf", "keys", "vals", "size", "page", "gen", "raw", "offs")
+    __slots__ = ("leaf", "keys", "vals", "size", "page", "gen", "raw", "offs", "hot")
 
     def __init__(self, leaf: bool, keys: list | None, vals: list | None,
                  page: int | None = None, gen: int = 0, size: int | None = None,
@@ -60,6 +63,7 @@ class Node:
         self.gen = gen
         self.raw = raw
         self.offs = offs
+        self.hot = False
         self.size = _size(leaf, keys, vals) if size is None else size
 
     def __getattr__(self, name: str) -> list:
@@ -74,10 +78,14 @@ class Node:
     def find(self, key: bytes) -> bytes | None:
         """Value of ``key`` in this leaf, or None (binary search on the page image)."""
         raw = self.raw
+        if raw is not None and self.hot:
+            self.keys  # noqa: B018  (materializes keys and vals)
+            self.raw = raw = None
         if raw is None:
             keys = self.keys
             i = bisect_left(keys, key)
             return self.vals[i] if i < len(keys) and keys[i] == key else None
+        self.hot = True
         offs = self.offs
         lo, hi = 0, len(offs) // 2
         while lo < hi:
@@ -109,25 +117,12 @@ def encode_node(node: Node) -> tuple[int, bytes]:
     """Serialize a node body; return (count, body bytes)."""
     if node.leaf:
         n = len(node.keys)
-        offs = []
-        pos = HEADER_SIZE + 2 * (2 * n + 1)
-        parts = []
-        for k, v in zip(node.keys, node.vals):
-            offs.append(pos)
-            pos += len(k)
-            offs.append(pos)
-            pos += len(v)
-            parts.append(k)
-            parts.append(v)
-        offs.append(pos)
-        return n, struct.pack(f"<{2 * n + 1}H", *offs) + b"".join(parts)
+        cells = list(chain.from_iterable(zip(node.keys, node.vals)))
+        offs = accumulate(map(len, cells), initial=HEADER_SIZE + 2 * (2 * n + 1))
+        return n, struct.pack(f"<{2 * n + 1}H", *offs) + b"".join(cells)
     n = len(node.vals)
-    refs = b"".join(PAGE_REF_STRUCT.pack(*c) for c in node.vals)
-    pos = HEADER_SIZE + 18 * n
-    offs = [pos]
-    for k in node.keys:
-        pos += len(k)
-        offs.append(pos)
+    refs = struct.pack(f"<{2 * n}Q", *chain.from_iterable(node.vals))
+    offs = accumulate(map(len, node.keys), initial=HEADER_SIZE + 18 * n)
     return n, refs + struct.pack(f"<{n}H", *offs) + b"".join(node.keys)
 
 

@@ -230,6 +230,15 @@ class Catalog:
                 raise CorruptionError(f"chunk record of file {file_id} is malformed")
             yield _CHUNK_KEY.unpack_from(key, 1)[1], CHUNK_STRUCT.unpack(raw)
 
+    def chunk(self, file_id: int, index: int) -> ChunkRec | None:
+        """The record of one chunk, or None (a point lookup)."""
+        raw = self.tree.get(chunk_key(file_id, index))
+        if raw is None:
+            return None
+        if len(raw) != CHUNK_STRUCT.size:
+            raise CorruptionError(f"chunk record of file {file_id} is malformed")
+        return CHUNK_STRUCT.unpack(raw)
+
     def put_chunk(self, file_id: int, index: int, rec: ChunkRec) -> None:
         """Insert or replace a chunk record."""
         self.tree.put(chunk_key(file_id, index), CHUNK_STRUCT.pack(*rec))

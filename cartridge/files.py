@@ -60,10 +60,10 @@ class FileData:
         ch = self.chunk
         c0, c1 = offset // ch, (end - 1) // ch
         if c0 == c1:
-            for _idx, rec in self.cat.chunks(entry.file_id, c0, c0 + 1):
-                lo, hi = offset - c0 * ch, end - c0 * ch
-                if hi <= rec[2] and rec[0]:
-                    return bytes(self._bytes(rec, lo, hi))
+            rec = self.cat.chunk(entry.file_id, c0)
+            lo, hi = offset - c0 * ch, end - c0 * ch
+            if rec is not None and hi <= rec[2] and rec[0]:
+                return bytes(self._bytes(rec, lo, hi))
         out = bytearray(end - offset)
         for idx, rec in self.cat.chunks(entry.file_id, c0, c1 + 1):
             if not rec[0]:

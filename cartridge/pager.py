@@ -249,17 +249,15 @@ class Pager:
         self, page: int, ptype: int, generation: int, count: int, body: bytes | np.ndarray
     ) -> None:
         """Write a headed page: header, body, zero padding, checksum."""
-        off = page * PAGE_SIZE
-        image = np.zeros(PAGE_SIZE, np.uint8)
-        body_arr = np.frombuffer(body, np.uint8) if not isinstance(body, np.ndarray) else body
-        if body_arr.size > BODY_SIZE:
-            raise ValueError(f"page body of {body_arr.size} bytes does not fit")
-        image[HEADER_SIZE : HEADER_SIZE + body_arr.size] = body_arr
+        raw = body.tobytes() if isinstance(body, np.ndarray) else body
+        if len(raw) > BODY_SIZE:
+            raise ValueError(f"page body of {len(raw)} bytes does not fit")
+        image = bytearray(PAGE_SIZE)
+        image[HEADER_SIZE : HEADER_SIZE + len(raw)] = raw
         PAGE_HEADER_STRUCT.pack_into(image, 0, 0, page, generation, ptype, 0, count)
-        image[0:8] = np.frombuffer(
-            np.uint64(checksum(image[8:])).tobytes(), np.uint8
-        )
-        self.mf.buf[off : off + PAGE_SIZE] = image
+        _GEN_AT.pack_into(image, 0, int(xxh64(np.frombuffer(image, np.uint8)[8:], _SEED)))
+        off = page * PAGE_SIZE
+        self.mf.view[off : off + PAGE_SIZE] = image
 
     def data(self, page: int, npages: int) -> memoryview:
         """Memoryview of a run of data pages (bounds-checked)."""
