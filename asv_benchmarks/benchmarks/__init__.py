@@ -1,0 +1,1 @@
+"""airspeed velocity benchmarks for Cartridge (see ``../asv.conf.json``)."""
