@@ -31,6 +31,7 @@ from .layout import (
     FM_WORDS,
     FMDIR_ENTRIES,
     META_FM_INLINE,
+    META_PENDING_INLINE,
     PAGE_REF,
     PENDING_ENTRY,
     PENDING_PER_PAGE,
@@ -109,6 +110,11 @@ class Allocator:
     def _load_pending(self, meta: np.ndarray) -> list[tuple[int, int, int]]:
         start, npages = int(meta["pending_page"]), int(meta["pending_npages"])
         count = int(meta["pending_count"])
+        if not npages:
+            if count > META_PENDING_INLINE:
+                raise CorruptionError("meta page claims too many inline pending records", page=1)
+            recs = meta["pending_inline"][:count]
+            return [(int(r["generation"]), int(r["start"]), int(r["count"])) for r in recs]
         out: list[tuple[int, int, int]] = []
         for i in range(npages):
             body = self.pager.read_headed(start + i, PT_PENDING, None)
@@ -259,7 +265,8 @@ class Allocator:
                 dir_run = (self.alloc(ndir), ndir) if ndir else (0, 0)
                 continue
             entries = self._pending_entries(generation)
-            npend = -(-len(entries) // PENDING_PER_PAGE)
+            npend = (-(-len(entries) // PENDING_PER_PAGE)
+                     if len(entries) > META_PENDING_INLINE else 0)
             if pend_run[1] != npend:
                 if pend_run[1]:
                     self.free(*pend_run)
@@ -302,6 +309,7 @@ class Allocator:
             "pending_page": pend_run[0],
             "pending_npages": pend_run[1],
             "pending_count": entries.size,
+            "pending_inline": entries if not pend_run[1] else entries[:0],
         }
         self._staged = (fm_ptrs, self._pending_entries(generation), pend_run, dir_run)
         return fields, written

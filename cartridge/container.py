@@ -165,7 +165,7 @@ class Cartridge:
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
                  max_size: int | None = None, locking: bool = True, timeout: float = 0.0,
-                 cache_nodes: int = 8192, _create: bool = False, _overwrite: bool = False,
+                 cache_nodes: int = 16384, _create: bool = False, _overwrite: bool = False,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -215,6 +215,7 @@ class Cartridge:
         self._next_fid = int(meta["next_file_id"])
         self._dirty = False
         self._wrote_data = False
+        self._known_dirs: set[str] = set()
         if self._alloc is not None:
             self._alloc.release(self._safe_generation())
 
@@ -350,8 +351,8 @@ class Cartridge:
         meta["dir_count"] = self._dir_count
         meta["committed_ns"] = time.time_ns()
         for name, value in fields.items():
-            if name == "fm_ptrs":
-                meta["fm_ptrs"][: value.size] = value
+            if name in ("fm_ptrs", "pending_inline"):
+                meta[name][: value.size] = value
             else:
                 meta[name] = value
         single = not self._wrote_data and len(written) <= META_SYNC_MAX
@@ -382,6 +383,7 @@ class Cartridge:
             self._next_fid = int(self._meta["next_file_id"])
             self._dirty = False
             self._wrote_data = False
+            self._known_dirs.clear()
             self._alloc.release(self._safe_generation())
 
     # ------------------------------------------------------------- helpers
@@ -399,20 +401,29 @@ class Cartridge:
         return entry
 
     def _missing_parents(self, path: str) -> list[str]:
-        """Ancestors of ``path`` that must be created; raises if one is a file."""
-        missing = []
+        """Ancestors of ``path`` that must be created; raises if one is a file.
+
+        Directories already seen in this transaction are remembered in
+        ``_known_dirs`` (cleared by anything that can remove or move one), so
+        writing many files into one directory looks the directory up once.
+        """
+        known = self._known_dirs
+        missing: list[str] = []
         for anc in paths.ancestors(path):
             if missing:
                 missing.append(anc)
-                continue
-            entry = self._entry(anc)
-            if entry is None:
-                missing.append(anc)
-            elif entry.kind != KIND_DIR:
-                raise NotADirectoryError(f"{anc} is a file, so {path} cannot exist", path)
+            elif anc not in known:
+                entry = self._entry(anc)
+                if entry is None:
+                    missing.append(anc)
+                elif entry.kind != KIND_DIR:
+                    raise NotADirectoryError(f"{anc} is a file, so {path} cannot exist", path)
+                else:
+                    known.add(anc)
         return missing
 
     def _make_dirs(self, dirs: list[str], now: int) -> None:
+        self._known_dirs.update(dirs)
         for d in dirs:
             self._cat.put(d, Entry(KIND_DIR, 0, 0o755, 0, now, now, 0))
             self._dir_count += 1
@@ -588,6 +599,7 @@ class Cartridge:
             if self._cat.has_children(p):
                 raise DirectoryNotEmptyError(f"directory {p} is not empty", p)
             self._cat.remove(p)
+            self._known_dirs.clear()
             self._dir_count -= 1
             self._dirty = True
 
@@ -600,6 +612,7 @@ class Cartridge:
         with self._lock:
             self._check_writable()
             s, d = paths.normalize(src), paths.normalize(dst)
+            self._known_dirs.clear()
             if s == "/":
                 raise InvalidPathError("the root directory cannot be renamed")
             entry = self._entry(s)
@@ -810,7 +823,7 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
 
 
 def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001
-         locking: bool = True, timeout: float = 0.0, cache_nodes: int = 8192) -> Cartridge:
+         locking: bool = True, timeout: float = 0.0, cache_nodes: int = 16384) -> Cartridge:
     """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create."""
     return Cartridge(path, mode, max_size=max_size, locking=locking, timeout=timeout,
                      cache_nodes=cache_nodes)

@@ -95,6 +95,14 @@ META_SYNC_MAX = 192
 
 META_COMMIT_SINGLE_SYNC = 1
 
+#: Pages freed by commit ``generation`` that may still be reachable from an
+#: older commit; they return to the bitmap once that commit is durable and no
+#: reader pins an older one.
+PENDING_ENTRY = np.dtype([("generation", "<u8"), ("start", "<u8"), ("count", "<u8")])
+#: Pending-free records kept in the meta page itself when they are this few,
+#: so a small commit writes no pending-list page.
+META_PENDING_INLINE = 15
+
 META = np.dtype(
     [
         ("root", PAGE_REF),  # catalog B+tree root, page 0 = empty tree
@@ -115,6 +123,7 @@ META = np.dtype(
         ("pending_count", "<u8"),  # PENDING_ENTRY records in that run
         ("fm_ptrs", PAGE_REF, (META_FM_INLINE,)),
         ("sync_pages", "<u8", (META_SYNC_MAX,)),
+        ("pending_inline", PENDING_ENTRY, (META_PENDING_INLINE,)),
     ]
 )
 assert HEADER_SIZE + META.itemsize <= PAGE_SIZE
@@ -127,10 +136,6 @@ FM_BITS = FM_WORDS * 64  # 32512 pages per segment
 #: Free-map directory page: PAGE_REF entries, one per free-map segment.
 FMDIR_ENTRIES = BODY_SIZE // PAGE_REF.itemsize  # 254
 
-#: Pages freed by commit ``generation`` that may still be reachable from an
-#: older commit; they return to the bitmap once that commit is durable and no
-#: reader pins an older one.
-PENDING_ENTRY = np.dtype([("generation", "<u8"), ("start", "<u8"), ("count", "<u8")])
 PENDING_PER_PAGE = BODY_SIZE // PENDING_ENTRY.itemsize  # 169
 
 # ---------------------------------------------------------------------------

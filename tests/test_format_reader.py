@@ -160,7 +160,9 @@ class CartReader:
         m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 192, 2184)[: m["sync_count"]]]
         check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 192, f"meta {slot}: counts")
         check(not any(refs[m["fm_nptrs"] :].ravel()), f"meta {slot}: unused fm_ptrs not zero")
-        check(not any(p[3720:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
+        inline = np.frombuffer(p, "<u8", 45, 3720).reshape(15, 3)
+        m["pending_inline"] = [tuple(int(x) for x in r) for r in inline]
+        check(not any(p[4080:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
         if m["commit_flags"] & 1:  # rule 4: single-sync commit must be complete
             for sp in m["sync_pages"]:
                 check(3 <= sp < len(self.buf) // PAGE, f"meta {slot}: sync page {sp} out of range")
@@ -308,8 +310,14 @@ class CartReader:
 
     def pending(self) -> list[tuple[int, int, int]]:
         m, recs = self.meta, []
-        if m["pending_page"] == 0:
-            check(m["pending_npages"] == 0 and m["pending_count"] == 0, "pending w/o page")
+        if m["pending_npages"] == 0:  # section 9: kept inline in the meta page
+            n = m["pending_count"]
+            check(m["pending_page"] == 0 and n <= 15, "inline pending list")
+            check(not any(map(any, m["pending_inline"][n:])), "unused pending_inline not zero")
+            recs = m["pending_inline"][:n]
+            for gen, start, count in recs:
+                check(gen <= self.generation and count > 0, f"pending record {gen, start, count}")
+                self.owners.append((start, count, f"pending run g{gen}"))
             return recs
         for i in range(m["pending_npages"]):
             pno = m["pending_page"] + i
