@@ -159,6 +159,16 @@ class ContainerInfo:
     pending_pages: int
     """Pages freed by recent commits, returned to the free map at the next one."""
 
+    def __getitem__(self, name: str) -> Any:
+        """Dict-style access to a field: ``info["free"]``."""
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as a plain dict (what ``cart info --json`` prints)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
 
 class Cartridge:
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
@@ -169,6 +179,7 @@ class Cartridge:
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        _check_sizes(max_size, chunk_size)
         self.path = os.fspath(path)
         self.mode = mode
         self._lock = threading.RLock()
@@ -795,6 +806,21 @@ def _byte_view(data: Any) -> memoryview:
     if not view.c_contiguous:
         view = memoryview(view.tobytes())
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _check_sizes(max_size: Any, chunk_size: Any) -> None:
+    """Validate size options before anything touches the disk."""
+    if max_size is not None:
+        if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+            raise TypeError(f"max_size must be an int or None, got {type(max_size).__name__}")
+        if max_size < 4 * PAGE_SIZE:
+            raise ValueError(f"max_size must be at least {4 * PAGE_SIZE} bytes (an empty "
+                             f"container), got {max_size}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
+        raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
+    if chunk_size % PAGE_SIZE or not PAGE_SIZE <= chunk_size <= 1 << 24:
+        raise ValueError(f"chunk_size must be a multiple of {PAGE_SIZE} up to 16 MiB, "
+                         f"got {chunk_size}")
 
 
 def _non_negative(value: Any, name: str) -> int:

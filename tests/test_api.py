@@ -396,6 +396,9 @@ def test_info_reports_fragmentation(cart):
     assert info.file_count == 20 and info.generation >= 3
     assert info.free_runs > 1 and 0 < info.fragmentation < 1
     assert info.free > 0 and info.size == os.path.getsize(cart.path)
+    assert info["free"] == info.free and info.as_dict()["generation"] == info.generation
+    with pytest.raises(KeyError):
+        info["nonsense"]
 
 
 # --------------------------------------------------------------- file objects
