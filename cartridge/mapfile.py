@@ -24,6 +24,7 @@ writer).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import fcntl
 import mmap
@@ -187,10 +188,9 @@ class MappedFile:
         self.buf = np.empty(0, np.uint8)
         self.view = memoryview(b"")
         if self._map is not None:
-            try:
+            # A live view may still use the mapping: it then closes when that view dies.
+            with contextlib.suppress(BufferError):
                 self._map.close()
-            except BufferError:
-                pass  # a live view still uses it; it closes when that view dies
             self._map = None
         if self.fd >= 0:
             os.close(self.fd)

@@ -25,6 +25,7 @@ POSIX record locks).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
@@ -187,8 +188,6 @@ class ReaderTable:
             self._lock(self.slot, fcntl.F_OFD_SETLK, fcntl.F_UNLCK)
             self.slot = -1
         self.slots = np.empty(0, SLOT)
-        try:
+        with contextlib.suppress(BufferError):  # an array still views the map
             self._map.close()
-        except BufferError:
-            pass
         os.close(self.fd)
