@@ -26,6 +26,7 @@ from .errors import (
     NotADirectoryError,
     NotFoundError,
     ReadOnlyError,
+    StaleFileError,
 )
 from .verify import VerifyReport
 
@@ -49,6 +50,7 @@ __all__ = [
     "NotADirectoryError",
     "NotFoundError",
     "ReadOnlyError",
+    "StaleFileError",
     "VerifyReport",
     "create",
     "open",

@@ -228,11 +228,6 @@ class Allocator:
                 keep.append((gen, start, count))
         self.pending = keep
 
-    @property
-    def changed(self) -> bool:
-        """True when the transaction changed any allocation."""
-        return bool(self.dirty_segs or self.txn_freed)
-
     # ---------------------------------------------------------------- commit
     def write_state(self, generation: int) -> tuple[dict, list[int]]:
         """Persist the free map and pending list for commit ``generation``.
@@ -251,13 +246,14 @@ class Allocator:
         pend_run = (0, 0)
         while True:
             nseg = _segments(self.nbits)
-            todo = sorted(s for s in self.dirty_segs if s not in assigned and s < nseg)
-            todo += [s for s in range(len(self.fm_ptrs), nseg)
-                     if s not in assigned and s not in todo]
+            new_segs = set(range(len(self.fm_ptrs), nseg))
+            todo = sorted(seg for seg in self.dirty_segs | new_segs if seg not in assigned)
             for seg in todo:
                 if seg < len(self.fm_ptrs):
                     self.txn_freed.append((self.fm_ptrs[seg][0], 1))
-                assigned[seg] = self.alloc(1)
+                assigned[seg] = self.alloc(1)  # may grow the container: loop again
+            if _segments(self.nbits) != nseg:
+                continue
             ndir = -(-nseg // FMDIR_ENTRIES) if nseg > META_FM_INLINE else 0
             if dir_run[1] != ndir:
                 if dir_run[1]:
@@ -272,7 +268,7 @@ class Allocator:
                     self.free(*pend_run)
                 pend_run = (self.alloc(npend), npend) if npend else (0, 0)
                 continue
-            if not [s for s in self.dirty_segs if s not in assigned and s < nseg]:
+            if _segments(self.nbits) == nseg and self.dirty_segs <= assigned.keys():
                 break
         written: list[int] = []
         fm_ptrs = list(self.fm_ptrs) + [(0, 0)] * (nseg - len(self.fm_ptrs))

@@ -12,8 +12,11 @@ page at the new root".
 Child pointers are ``(page, generation)`` pairs.  The generation is checked
 when the child is read (a stale or misdirected page is caught, not trusted)
 and keys the cache of decoded nodes: a page number is reused after it is
-freed, but ``(page, generation)`` names one immutable page image forever, so
-cached nodes never need invalidating, across handles or processes.
+freed, but within the committed history ``(page, generation)`` names one
+immutable page image, so cached nodes never need invalidating, across handles
+or processes.  (An attempt that failed before its meta page was written
+leaves images no committed history reaches; the pages it used are rewritten
+before the next commit can reference them.)
 
 Node layout (see FORMAT.md and ``layout.py``): a leaf holds ``count`` cells
 with a u16 offset table; a branch holds ``count`` child refs, a u16 offset
@@ -143,7 +146,7 @@ def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list, 
             raise ValueError("leaf offset table out of order")
         return offs, None, offs[-1]
     base = HEADER_SIZE
-    refs = list(_REFS[count].iter_unpack(page_bytes[base : base + 16 * count])) if count else []
+    refs = list(PAGE_REF_STRUCT.iter_unpack(page_bytes[base : base + 16 * count]))
     offs = struct.unpack_from(f"<{count}H", page_bytes, base + 16 * count)
     if not offs or offs[0] != base + 18 * count or offs[-1] > PAGE_SIZE or (
             list(offs) != sorted(offs)):
@@ -152,14 +155,6 @@ def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list, 
     return keys, refs, offs[-1]
 
 
-class _RefStructs(dict):
-    """``PAGE_REF_STRUCT`` for ``iter_unpack`` (one cached instance)."""
-
-    def __missing__(self, count: int) -> struct.Struct:
-        return PAGE_REF_STRUCT
-
-
-_REFS = _RefStructs()
 
 
 class NodeStore:
@@ -343,6 +338,10 @@ class BTree:
                 node = parent
             else:
                 self.root = Node(False, [sep], [node, right])
+                if right.size > _CAP:  # a huge cell landed on the right: split it too
+                    path.append((self.root, 1))
+                    node = right
+                    continue
                 node = self.root
 
     def delete(self, key: bytes) -> bool:
@@ -388,11 +387,6 @@ class BTree:
             self.root = self.root.vals[0]
         if isinstance(self.root, Node) and self.root.leaf and not self.root.keys:
             self.root = None
-
-    @property
-    def dirty(self) -> bool:
-        """True when the tree has unflushed changes."""
-        return isinstance(self.root, Node)
 
     def flush(self, alloc: Callable[[int], list[int]], write: Callable[[int, Node], None],
               generation: int) -> tuple[ChildRef | None, int, list[int]]:

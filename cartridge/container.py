@@ -44,6 +44,7 @@ from .errors import (
     NotADirectoryError,
     NotFoundError,
     ReadOnlyError,
+    StaleFileError,
 )
 from .files import FileData
 from .layout import (
@@ -175,7 +176,7 @@ class Cartridge:
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
                  max_size: int | None = None, locking: bool = True, timeout: float = 0.0,
-                 cache_nodes: int = 16384, _create: bool = False, _overwrite: bool = False,
+                 cache_nodes: int = 16384, _create: bool = False,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -187,7 +188,7 @@ class Cartridge:
         writable = mode != "r"
         create_file = _create or (mode == "a" and not os.path.exists(self.path))
         self._mf = MappedFile(self.path, writable=writable, create=create_file,
-                              truncate=_overwrite, locking=locking, timeout=timeout)
+                              locking=locking, timeout=timeout)
         self._table: ReaderTable | None = None
         try:
             if locking:
@@ -228,6 +229,10 @@ class Cartridge:
         self._wrote_data = False
         self._known_dirs: set[str] = set()
         if self._alloc is not None:
+            # The newest meta page may be in the page cache only (its writer
+            # died before syncing): make it durable before reusing the pages
+            # it freed, which the older meta page still reaches.
+            self._mf.sync()
             self._alloc.release(self._safe_generation())
 
     def _safe_generation(self) -> int:
@@ -334,14 +339,22 @@ class Cartridge:
             self._check_writable()
             if not self._dirty:
                 return
+            self._meta_written = False
             try:
                 self._commit()
             except BaseException:
-                self.rollback()
+                if self._meta_written:
+                    # The new meta page may already be what readers (and a
+                    # reopen) see: never roll back to pages it reaches. Adopt
+                    # whatever the file says now, as a reopen would.
+                    self._load_durable()
+                else:
+                    self.rollback()
                 raise
 
     def _commit(self) -> None:
         gen = self._gen + 1
+        self._meta_written = False
         alloc = self._alloc
         pager = self._pager
 
@@ -371,8 +384,10 @@ class Cartridge:
             meta["commit_flags"] = META_COMMIT_SINGLE_SYNC
             meta["sync_count"] = len(written)
             meta["sync_pages"][: len(written)] = written
+            meta["sync_digest"] = pager.sync_digest(written)
         else:
             pager.sync()
+        self._meta_written = True
         pager.write_meta(gen, meta)
         pager.sync()
         alloc.committed()
@@ -462,8 +477,10 @@ class Cartridge:
             meta = encode_metadata(metadata) if metadata is not None else (
                 existing.meta if existing else b"")
             now = time.time_ns()
-            entry = Entry(KIND_FILE, 0, 0o644 if mode is None else mode & 0o7777,
-                          0, now, existing.ctime_ns if existing else now, 0, meta)
+            if mode is None:
+                mode = existing.mode if existing else 0o644
+            entry = Entry(KIND_FILE, 0, mode & 0o7777, 0, now,
+                          existing.ctime_ns if existing else now, 0, meta)
             if self._fits_inline(p, meta, len(view)):
                 entry.flags = ENTRY_INLINE
                 entry.inline = bytes(view)
@@ -503,7 +520,9 @@ class Cartridge:
             p = paths.normalize(path)
             offset = _non_negative(offset, "offset")
             entry = self._file_entry(p)
-            self._update(p, entry, offset, _byte_view(data))
+            view = _byte_view(data)
+            if len(view):  # like pwrite: writing nothing changes nothing
+                self._update(p, entry, offset, view)
 
     def _update(self, p: str, entry: Entry, offset: int, view: memoryview) -> None:
         """Write ``view`` at ``offset`` of an existing file and store its entry."""
@@ -532,6 +551,13 @@ class Cartridge:
     def _data_write(self, entry: Entry, offset: int, view: memoryview) -> None:
         self._data.write(entry, offset, view, self._gen + 1)
         self._wrote_data = True
+
+    def _fit_cell(self, path: str, entry: Entry) -> Entry:
+        """``entry`` ready to store under ``path``: inline data that would make the
+        cell (longer path after a rename) too large moves to data pages."""
+        if entry.flags & ENTRY_INLINE and not self._fits_inline(path, entry.meta, entry.size):
+            return self._to_chunked(entry)
+        return entry
 
     def _to_chunked(self, entry: Entry) -> Entry:
         """A chunked copy of an inline entry (its bytes moved to data pages)."""
@@ -654,9 +680,10 @@ class Cartridge:
                 moved = builtins.list(self._cat.descendants(s))
                 for old_path, raw in moved:
                     self._cat.remove(old_path)
-                    self._cat.put(d + old_path[len(s):], Entry.decode(raw))
+                    new_path = d + old_path[len(s):]
+                    self._cat.put(new_path, self._fit_cell(new_path, Entry.decode(raw)))
             self._cat.remove(s)
-            self._cat.put(d, entry)
+            self._cat.put(d, self._fit_cell(d, entry))
             self._dirty = True
 
     def set_metadata(self, path: str, metadata: dict) -> None:
@@ -682,6 +709,25 @@ class Cartridge:
         if size is not None:
             size = _non_negative(size, "size")
         entry = self._file_entry(p)
+        return self._read_entry(entry, offset, size)
+
+    @_read_op
+    def _file_version(self, path: str) -> tuple[int, int, int]:
+        """What identifies one version of a file: (size, mtime_ns, ctime_ns)."""
+        entry = self._file_entry(paths.normalize(path))
+        return entry.size, entry.mtime_ns, entry.ctime_ns
+
+    @_read_op
+    def _read_version(self, path: str, offset: int, size: int,
+                      version: tuple[int, int, int]) -> bytes:
+        """``read`` of one version of a file, in one pinned call (file objects)."""
+        p = paths.normalize(path)
+        entry = self._entry(p)
+        if entry is None or entry.kind != KIND_FILE or (
+                entry.size, entry.mtime_ns, entry.ctime_ns) != version:
+            raise StaleFileError(
+                f"{p} changed in a newer commit while a file object was reading it; "
+                "reopen the file object to read the new version", p)
         return self._read_entry(entry, offset, size)
 
     def _read_entry(self, entry: Entry, offset: int, size: int | None) -> bytes:
@@ -842,10 +888,20 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
            locking: bool = True, timeout: float = 0.0) -> Cartridge:
     """Create a new, empty container (16 KiB) and open it read-write."""
     fs_path = os.fspath(path)
-    if not overwrite and os.path.exists(fs_path):
-        raise FileExistsError(f"{fs_path!r} already exists; pass overwrite=True", fs_path)
+    _check_sizes(max_size, chunk_size)
+    if os.path.exists(fs_path):
+        if not overwrite:
+            raise FileExistsError(f"{fs_path!r} already exists; pass overwrite=True", fs_path)
+        # Replace, never truncate in place: other processes may still map the
+        # old file (truncating it under them is a SIGBUS). Taking the write
+        # lock first refuses to pull a container from under a live writer.
+        old = MappedFile(fs_path, writable=True, locking=locking, timeout=timeout)
+        try:
+            os.unlink(fs_path)
+        finally:
+            old.close()
     return Cartridge(fs_path, "r+", max_size=max_size, locking=locking, timeout=timeout,
-                     _create=True, _overwrite=overwrite, chunk_size=chunk_size)
+                     _create=True, chunk_size=chunk_size)
 
 
 def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001

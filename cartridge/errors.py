@@ -30,6 +30,7 @@ __all__ = [
     "ContainerFullError",
     "ClosedError",
     "MetadataError",
+    "StaleFileError",
 ]
 
 
@@ -137,12 +138,30 @@ class FormatError(CartridgeError, builtins.ValueError):
 class ContainerFullError(CartridgeError, builtins.OSError):
     """No space: ``max_size`` was reached or the disk is full.
 
-    The last commit is intact; the pending transaction may be rolled back, or
-    space freed and the commit retried.
+    The last commit is always intact.  Raised by a write, it leaves the
+    pending transaction as it was before that call (delete something, or
+    commit what is pending, and retry).  Raised by ``commit()``, it means the
+    commit's own metadata pages did not fit: the pending transaction has been
+    rolled back.
     """
 
     def __init__(self, message: str) -> None:
         super().__init__(errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class StaleFileError(CartridgeError, builtins.OSError):
+    """A streaming file object's file changed in a newer commit while it was open.
+
+    A file object on a read-only handle reads the newest commit at each read;
+    rather than splice two versions of a file, it raises this.  Reopen it.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(errno.ESTALE, message)
+        self.filename = path
 
     def __str__(self) -> str:
         return self.strerror or ""

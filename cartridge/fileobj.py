@@ -33,6 +33,9 @@ class _RawCartFile(io.RawIOBase):
         self.mode = mode
         self._pos = 0
         self._append = mode == "ab"
+        # A read-only handle follows new commits; remember which version of
+        # the file this object started reading so it never splices two.
+        self._version = cart._file_version(path) if cart.mode == "r" else None
 
     def readable(self) -> bool:
         return self.mode in ("rb", "r+b")
@@ -48,7 +51,10 @@ class _RawCartFile(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._cart.read(self.name, self._pos, len(view))
+        if self._version is None:
+            data = self._cart.read(self.name, self._pos, len(view))
+        else:
+            data = self._cart._read_version(self.name, self._pos, len(view), self._version)
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)

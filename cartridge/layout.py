@@ -124,6 +124,7 @@ META = np.dtype(
         ("fm_ptrs", PAGE_REF, (META_FM_INLINE,)),
         ("sync_pages", "<u8", (META_SYNC_MAX,)),
         ("pending_inline", PENDING_ENTRY, (META_PENDING_INLINE,)),
+        ("sync_digest", "<u8"),  # XXH64 of the listed pages' stored checksums
     ]
 )
 assert HEADER_SIZE + META.itemsize <= PAGE_SIZE

@@ -52,9 +52,7 @@ class MappedFile:
     writable:
         Open read-write and take the write lock.
     create:
-        Create the file (``O_CREAT | O_EXCL`` unless ``truncate``).
-    truncate:
-        Truncate an existing file to zero length after locking it.
+        Create the file (``O_CREAT | O_EXCL``).
     locking:
         Take the ``flock`` write lock (read-write handles only).
     timeout:
@@ -67,7 +65,6 @@ class MappedFile:
         *,
         writable: bool,
         create: bool = False,
-        truncate: bool = False,
         locking: bool = True,
         timeout: float = 0.0,
     ) -> None:
@@ -75,7 +72,7 @@ class MappedFile:
         self.writable = writable
         flags = os.O_RDWR if writable else os.O_RDONLY
         if create:
-            flags |= os.O_CREAT | (0 if truncate else os.O_EXCL)
+            flags |= os.O_CREAT | os.O_EXCL
         flags |= getattr(os, "O_CLOEXEC", 0)
         try:
             self.fd = os.open(path, flags, 0o644)
@@ -93,8 +90,6 @@ class MappedFile:
         try:
             if writable and locking:
                 self._lock(timeout)
-            if truncate:
-                os.ftruncate(self.fd, 0)
             self.remap()
         except BaseException:
             os.close(self.fd)
@@ -173,7 +168,7 @@ class MappedFile:
                 os.ftruncate(self.fd, old)
                 raise ContainerFullError(
                     f"no space to grow {self.path!r} to {target} bytes: "
-                    f"{exc.strerror}; free disk space and retry the commit"
+                    f"{exc.strerror}; free disk space, then retry"
                 ) from None
             else:
                 raise

@@ -42,7 +42,6 @@ from .kernels.checksum import xxh64
 from .layout import (
     BODY_SIZE,
     CHECKSUM_SEED,
-    DEFAULT_CHUNK_SIZE,
     FILE_HEADER,
     FM_WORDS,
     FORMAT_VERSION,
@@ -167,7 +166,7 @@ class Pager:
             raise FormatError(f"{mf.path!r} has an invalid chunk size {chunk}")
         return FileHeader(
             version=int(raw["version"]),
-            chunk_size=chunk if chunk else DEFAULT_CHUNK_SIZE,
+            chunk_size=chunk,
             created_ns=int(raw["created_ns"]),
             max_size=int(raw["max_size"]),
             uuid=bytes(raw["uuid"]),
@@ -318,7 +317,25 @@ class Pager:
                         f"meta page {slot} (generation {gen}) is a torn single-sync "
                         f"commit: {bad}"
                     )
+            listed = meta["sync_pages"][: int(meta["sync_count"])].tolist()
+            if self.sync_digest(listed) != int(meta["sync_digest"]):
+                return gen, None, (
+                    f"meta page {slot} (generation {gen}) is a torn single-sync commit: "
+                    "its pages do not match the digest it recorded"
+                )
         return gen, meta, None
+
+    def sync_digest(self, pages: list[int]) -> int:
+        """XXH64 of the stored checksums (u64 LE, in order) of ``pages``.
+
+        Stored in a single-sync meta page: a listed page could carry the
+        right generation yet hold an image from an abandoned attempt at the
+        same generation (a commit that failed and was rolled back), so the
+        generation alone does not prove the page is this commit's.
+        """
+        view = self.mf.view
+        stored = b"".join(bytes(view[p * PAGE_SIZE : p * PAGE_SIZE + 8]) for p in pages)
+        return checksum(np.frombuffer(stored, np.uint8))
 
     def newest_generation(self) -> int:
         """Highest generation field of the two meta slots, unchecked.

@@ -35,6 +35,7 @@ from .layout import (
     KEY_PATH,
     KIND_DIR,
     KIND_FILE,
+    MAX_CELL,
     PAGE_SIZE,
 )
 from .pager import Pager, checksum
@@ -222,6 +223,9 @@ def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation
 
 def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries: dict,
                 chunks: list) -> None:
+    if len(key) + len(val) > MAX_CELL:
+        problems.append(f"B+tree page {page}: cell {key[1:60]!r} is {len(key) + len(val)} "
+                        f"bytes, over the {MAX_CELL}-byte limit")
     if key[:1] == KEY_PATH:
         try:
             path = key[1:].decode("utf-8")

@@ -162,13 +162,16 @@ class CartReader:
         check(not any(refs[m["fm_nptrs"] :].ravel()), f"meta {slot}: unused fm_ptrs not zero")
         inline = np.frombuffer(p, "<u8", 45, 3720).reshape(15, 3)
         m["pending_inline"] = [tuple(int(x) for x in r) for r in inline]
-        check(not any(p[4080:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
+        m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4080)[0])
+        check(not any(p[4088:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
         if m["commit_flags"] & 1:  # rule 4: single-sync commit must be complete
             for sp in m["sync_pages"]:
                 check(3 <= sp < len(self.buf) // PAGE, f"meta {slot}: sync page {sp} out of range")
                 _, _, sgen, styp, _, _ = PAGE_HDR.unpack_from(self.page(sp), 0)
                 check(sgen == gen, f"meta {slot}: sync page {sp} has generation {sgen}")
                 self.headed(sp, styp, gen)  # checksum and page_no; no expected type known
+            stored = b"".join(bytes(self.page(sp)[:8]) for sp in m["sync_pages"])
+            check(xxh64(stored) == m["sync_digest"], f"meta {slot}: sync_digest mismatch")
         return m
 
     # -- catalog B+tree --------------------------------------------------------

@@ -84,6 +84,8 @@ class Model:
 
     def write_at(self, path: str, offset: int, data: bytes) -> None:
         old = bytearray(self._need_file(path))
+        if not data:
+            return
         if len(old) < offset + len(data):
             old.extend(b"\0" * (offset + len(data) - len(old)))
         old[offset : offset + len(data)] = data
@@ -185,7 +187,7 @@ class CartridgeMachine(RuleBasedStateMachine):
     def truncate(self, path: str, size: int) -> None:
         self._both("truncate", path, size)
 
-    @rule(path=NAMES, offset=SIZE, size=st.sampled_from([1, 100, PAGE, CHUNK + 3]),
+    @rule(path=NAMES, offset=SIZE, size=st.sampled_from([0, 1, 100, PAGE, CHUNK + 3]),
           seed=st.integers(0, 2**16))
     def write_at(self, path: str, offset: int, size: int, seed: int) -> None:
         self._both("write_at", path, offset, _payload(seed, size))
