@@ -458,13 +458,19 @@ def test_torn_single_sync_commit_falls_back(tmp_path):
         assert r.read("/a") == b"first" and r.verify().ok
 
 
+def _two_commits(path, first: tuple[str, bytes], second: tuple[str, bytes]):
+    """A container whose two meta pages hold two commits; return its handle, still open."""
+    c = cartridge.create(path)
+    c.write(*first)
+    c.commit()
+    c.write(*second)
+    c.commit()
+    return c
+
+
 def test_torn_meta_falls_back(tmp_path):
     path = tmp_path / "t.cart"
-    with cartridge.create(path) as c:
-        c.write("/a", b"first")
-        c.commit()
-        c.write("/a", b"second")
-        c.commit()
+    with _two_commits(path, ("/a", b"first"), ("/a", b"second")) as c:
         slot = 1 + c.generation % 2
     with open(path, "r+b") as f:
         f.seek(slot * PAGE_SIZE + 2000)
@@ -476,11 +482,7 @@ def test_torn_meta_falls_back(tmp_path):
 def test_corrupted_single_sync_commit_is_reported(tmp_path):
     """A valid newest meta page rejected for a bad listed page is named by verify()."""
     path = tmp_path / "t.cart"
-    with cartridge.create(path) as c:
-        c.write("/a.txt", b"one")
-        c.commit()
-        c.write("/b.txt", b"two")
-        c.commit()
+    with _two_commits(path, ("/a.txt", b"one"), ("/b.txt", b"two")) as c:
         root = int(c._meta["root"]["page"])
     with open(path, "r+b") as f:
         f.seek(root * PAGE_SIZE + 200)
