@@ -148,11 +148,17 @@ class Allocator:
             self.fresh = fresh
 
     def _extend(self, n: int) -> int:
-        """Move the logical end out so that a run of ``n`` pages fits there."""
-        tail = 0
-        while tail < self.nbits and not self.is_used(self.nbits - 1 - tail):
-            tail += 1
-        start = self.nbits - tail
+        """Move the logical end out so that a run of ``n`` pages fits there.
+
+        The run starts at the free tail of the current bitmap, if any: found
+        from the last non-zero word, not by walking the tail page by page.
+        """
+        used_words = np.flatnonzero(self.words[: -(-self.nbits // 64)])
+        if used_words.size:
+            w = int(used_words[-1])
+            start = w * 64 + int(self.words[w]).bit_length()  # one past the last used page
+        else:
+            start = 0
         new_nbits = start + n
         self.pager.mf.grow(new_nbits * 4096, self.max_size)
         self._ensure_capacity(new_nbits)
@@ -160,10 +166,6 @@ class Allocator:
         self.nbits = new_nbits
         self._touch(old, new_nbits - old)
         return start
-
-    def is_used(self, page: int) -> bool:
-        """True when ``page`` is marked used."""
-        return bool((int(self.words[page >> 6]) >> (page & 63)) & 1)
 
     def _take(self, start: int, count: int) -> None:
         kb.set_range(self.words, start, count)
@@ -290,7 +292,8 @@ class Allocator:
             ptrs, levels = np.array(top, dtype=PAGE_REF), 2
         else:
             ptrs, levels = refs, 1
-        entries = np.array(self._pending_entries(generation), dtype=PENDING_ENTRY)
+        pending = self._pending_entries(generation)
+        entries = np.array(pending, dtype=PENDING_ENTRY)
         for i in range(pend_run[1]):
             part = entries[i * PENDING_PER_PAGE : (i + 1) * PENDING_PER_PAGE]
             page = pend_run[0] + i
@@ -307,7 +310,7 @@ class Allocator:
             "pending_count": entries.size,
             "pending_inline": entries if not pend_run[1] else entries[:0],
         }
-        self._staged = (fm_ptrs, self._pending_entries(generation), pend_run, dir_run)
+        self._staged = (fm_ptrs, pending, pend_run, dir_run)
         return fields, written
 
     def _pending_entries(self, generation: int) -> list[tuple[int, int, int]]:

@@ -146,10 +146,7 @@ class FileData:
         """
         ch = self.chunk
         last = (size - 1) // ch if size else -1
-        for idx, rec in list(self.cat.chunks(entry.file_id, last + 1)):
-            if rec[0]:
-                self.alloc.free(rec[0], rec[1])
-            self.cat.remove_chunk(entry.file_id, idx)
+        self._drop_chunks(entry.file_id, last + 1)
         keep = size - last * ch
         if size % ch:
             for _idx, rec in list(self.cat.chunks(entry.file_id, last, last + 1)):
@@ -163,9 +160,12 @@ class FileData:
 
     def free(self, entry: Entry) -> None:
         """Free every chunk of a file (nothing for inline files and dirs)."""
-        if not entry.file_id:
-            return
-        for idx, rec in list(self.cat.chunks(entry.file_id)):
+        if entry.file_id:
+            self._drop_chunks(entry.file_id, 0)
+
+    def _drop_chunks(self, file_id: int, first: int) -> None:
+        """Free chunks ``first..`` of a file and delete their records."""
+        for idx, rec in list(self.cat.chunks(file_id, first)):
             if rec[0]:
                 self.alloc.free(rec[0], rec[1])
-            self.cat.remove_chunk(entry.file_id, idx)
+            self.cat.remove_chunk(file_id, idx)
