@@ -33,13 +33,23 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import accumulate, chain
 
+import numpy as np
+
 from .errors import CorruptionError
+from .kernels.btree import FOUND, MISSING, lookup
 from .layout import BODY_SIZE, HEADER_SIZE, PAGE_REF_STRUCT, PAGE_SIZE, PT_BRANCH, PT_LEAF
 from .pager import Pager
 
 ChildRef = tuple[int, int]  # (page, generation) of a clean child
 
 _CAP = PAGE_SIZE  # serialized size limit of a node
+
+#: Deepest tree the compiled lookup descends before giving up (a cycle of
+#: corrupt pointers must not loop forever); 10 million entries need ~5 levels.
+_MAX_DEPTH = 48
+
+#: Returned by :meth:`NodeStore.find` when the compiled lookup cannot decide.
+_SLOW = object()
 
 
 class Node:
@@ -170,6 +180,27 @@ class NodeStore:
         self._order: deque[ChildRef] = deque()
         self.cache_nodes = cache_nodes
         self.reads = 0
+        self._verified = np.zeros(0, np.uint64)
+
+    def find(self, root: ChildRef, key: bytes) -> bytes | None | object:
+        """Look ``key`` up in the clean tree at ``root`` with the compiled kernel.
+
+        Returns the value, None when the key is absent, or ``_SLOW`` when the
+        kernel met something it does not judge (a damaged page, say); the
+        caller then takes the Python path, which raises the precise error.
+        """
+        image = self.pager.image
+        npages = image.shape[0] >> 12
+        verified = self._verified
+        if verified.shape[0] < npages:
+            grown = np.zeros(npages, np.uint64)
+            grown[: verified.shape[0]] = verified
+            self._verified = verified = grown
+        status, off, length = lookup(image, root[0], root[1],
+                                     np.frombuffer(key, np.uint8), verified, _MAX_DEPTH)
+        if status == FOUND:
+            return image[off : off + length].tobytes()
+        return None if status == MISSING else _SLOW
 
     def load(self, ref: ChildRef) -> Node:
         """The decoded, checked node at ``ref``."""
@@ -233,6 +264,10 @@ class BTree:
         ref = self.root
         if ref is None:
             return None
+        if type(ref) is tuple:
+            found = self.store.find(ref, key)
+            if found is not _SLOW:
+                return found
         cache = self.store.cache
         load = self.store.load
         node = ref if type(ref) is Node else (cache.get(ref) or load(ref))

@@ -178,6 +178,11 @@ class Pager:
         """Pages currently mapped."""
         return self.mf.size // PAGE_SIZE
 
+    @property
+    def image(self) -> np.ndarray:
+        """The whole mapped container as a uint8 array (read by numba kernels)."""
+        return self.mf.buf
+
     def _bounds(self, page: int, count: int = 1) -> None:
         if page < 3 or page + count > self.npages:
             raise CorruptionError(

@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 import xxhash
 from cartridge.kernels import bitmap, checksum
+from cartridge.kernels import btree as kbtree
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import cartridge
 
 MAX64 = 2**64 - 1
 ONES = np.uint64(MAX64)
@@ -69,6 +72,7 @@ ALL_KERNELS = [
     bitmap.find_first_fit,
     bitmap.find_best_fit,
     bitmap.free_run_stats,
+    kbtree.lookup,
 ]
 
 
@@ -660,3 +664,70 @@ def test_bitmap_bad_arguments(mode, name, args):
     with pytest.raises(ValueError):
         getattr(bitmap, name + "_ref")(words.copy(), *args)
     assert not words.any()
+
+
+# ==========================================================================
+# B+tree lookup
+# ==========================================================================
+
+
+def _tree_image(tmp_path, names: list[str]) -> tuple[bytes, tuple[int, int]]:
+    """Build a container holding ``names``; return its bytes and root ref."""
+    path = tmp_path / "tree.cart"
+    with cartridge.create(path) as cart:
+        for i, name in enumerate(names):
+            cart.write(name, f"value {i}".encode() * (i % 7))
+    with cartridge.open(path, "r") as cart:
+        root = cart._tree.root
+    return path.read_bytes(), root
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_btree_lookup_matches_reference(mode, tmp_path):
+    rng = np.random.default_rng(5)
+    names = sorted({f"/d{rng.integers(40)}/f{rng.integers(10**6)}" for _ in range(3000)})
+    image, (root_page, root_gen) = _tree_image(tmp_path, names)
+    buf = readonly(np.frombuffer(image, np.uint8).copy())
+    verified = np.zeros(len(image) // 4096, np.uint64)
+    probes = [b"\x10" + n.encode() for n in names[::7]]
+    probes += [b"\x10/d1/missing", b"\x10", b"\xff" * 30, b"", b"\x10/d3"]
+    for key in probes:
+        got = call(mode, kbtree.lookup, buf, np.uint64(root_page), np.uint64(root_gen),
+                   np.frombuffer(key, np.uint8), verified, 48)
+        want = kbtree.lookup_ref(image, root_page, root_gen, key, 48)
+        assert tuple(map(int, got)) == want
+        if want[0] == kbtree.FOUND:
+            assert image[want[1] : want[1] + want[2]][:1] in (b"\x01", b"\x02")  # an entry
+    assert (verified != 0).any()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_btree_lookup_falls_back_on_damage(mode, tmp_path):
+    names = [f"/f{i:05d}" for i in range(2000)]
+    image, (root_page, root_gen) = _tree_image(tmp_path, names)
+    key = np.frombuffer(b"\x10/f01234", np.uint8)
+    for damage in ("checksum", "generation", "offsets", "range"):
+        buf = bytearray(image)
+        if damage == "checksum":
+            buf[root_page * 4096 + 200] ^= 0xFF
+        elif damage == "offsets":
+            # A branch offset table running backwards (checksum fixed up).
+            off = root_page * 4096
+            count = int.from_bytes(buf[off + 28 : off + 32], "little")
+            table = off + 32 + 16 * count
+            buf[table : table + 2] = (5000).to_bytes(2, "little")
+            digest = checksum.xxh64(np.frombuffer(bytes(buf[off + 8 : off + 4096]), np.uint8), 0)
+            buf[off : off + 8] = int(digest).to_bytes(8, "little")
+        arr = readonly(np.frombuffer(bytes(buf), np.uint8).copy())
+        verified = np.zeros(len(buf) // 4096, np.uint64)
+        page = root_page if damage != "range" else len(buf) // 4096 + 10
+        gen = root_gen + 1 if damage == "generation" else root_gen
+        got = call(mode, kbtree.lookup, arr, np.uint64(page), np.uint64(gen), key, verified, 48)
+        assert int(got[0]) == kbtree.FALLBACK
+        assert kbtree.lookup_ref(bytes(buf), page, gen, bytes(key), 48)[0] == kbtree.FALLBACK
+    # Depth exhausted: a tree deeper than max_depth is not followed.
+    arr = readonly(np.frombuffer(image, np.uint8).copy())
+    verified = np.zeros(len(image) // 4096, np.uint64)
+    got = call(mode, kbtree.lookup, arr, np.uint64(root_page), np.uint64(root_gen), key,
+               verified, 1)
+    assert int(got[0]) == kbtree.FALLBACK
