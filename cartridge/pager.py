@@ -59,6 +59,7 @@ from .mapfile import MappedFile
 
 _SEED = np.uint64(CHECKSUM_SEED)
 _GEN_AT = struct.Struct("<Q")
+_ZERO_PAGE = bytes(PAGE_SIZE)
 
 
 def checksum(data: np.ndarray) -> int:
@@ -256,12 +257,16 @@ class Pager:
         raw = body.tobytes() if isinstance(body, np.ndarray) else body
         if len(raw) > BODY_SIZE:
             raise ValueError(f"page body of {len(raw)} bytes does not fit")
-        image = bytearray(PAGE_SIZE)
-        image[HEADER_SIZE : HEADER_SIZE + len(raw)] = raw
-        PAGE_HEADER_STRUCT.pack_into(image, 0, 0, page, generation, ptype, 0, count)
-        _GEN_AT.pack_into(image, 0, int(xxh64(np.frombuffer(image, np.uint8)[8:], _SEED)))
+        if not 1 <= page < self.npages:
+            raise ValueError(f"page {page} is outside the mapped container")
+        # Built in place: no committed tree reaches a page being written.
         off = page * PAGE_SIZE
-        self.mf.view[off : off + PAGE_SIZE] = image
+        view = self.mf.view
+        end = off + HEADER_SIZE + len(raw)
+        view[off + HEADER_SIZE : end] = raw
+        view[end : off + PAGE_SIZE] = _ZERO_PAGE[: off + PAGE_SIZE - end]
+        PAGE_HEADER_STRUCT.pack_into(view, off, 0, page, generation, ptype, 0, count)
+        _GEN_AT.pack_into(view, off, int(xxh64(self.mf.buf[off + 8 : off + PAGE_SIZE], _SEED)))
 
     def data(self, page: int, npages: int) -> memoryview:
         """Memoryview of a run of data pages (bounds-checked)."""
