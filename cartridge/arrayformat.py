@@ -19,10 +19,12 @@ Dtype encoding (one *dtype record*, recursive):
   first character is the byte order;
 * ``0x02 ndim:u1 dims:u4[ndim] base``: a sub-array field type;
 * ``0x03 itemsize:u4 aligned:u1 nfields:u2`` then per field
-  ``namelen:u2 name offset:u4 dtype-record``: a structured dtype.
+  ``namelen:u2 name titlelen:u2 title offset:u4 dtype-record``: a structured
+  dtype (``titlelen`` 0xFFFF: the field has no title).  Names and titles are
+  UTF-8.
 
 Every encoded dtype is decoded again before it is accepted, so a dtype that
-would not come back identical (object fields, titles, numpy's variable-width
+would not come back identical (object fields, non-string titles, numpy's variable-width
 ``StringDType``) raises :class:`~cartridge.errors.UnsupportedDtypeError`.
 """
 
@@ -53,6 +55,8 @@ ATTRS_INDEX = (1 << 64) - 1
 #: ``maxshape`` value meaning "unlimited" along an axis.
 UNLIMITED = (1 << 64) - 1
 MAX_NDIM = 32
+#: ``titlelen`` of a structured field without a title.
+NO_TITLE = 0xFFFF
 
 ARRAY_HEADER = np.dtype(
     [
@@ -77,6 +81,8 @@ def encode_dtype(dtype: np.dtype) -> bytes:
     try:
         raw = _encode(dtype)
         back = decode_dtype(raw)
+    except UnsupportedDtypeError:
+        raise
     except (ValueError, TypeError, CorruptionError, struct.error) as exc:
         raise UnsupportedDtypeError(f"dtype {dtype!r} cannot be stored: {exc}") from None
     if back != dtype or back.itemsize != dtype.itemsize:
@@ -85,14 +91,14 @@ def encode_dtype(dtype: np.dtype) -> bytes:
 
 
 def _encode(dtype: np.dtype) -> bytes:
-    if dtype.hasobject:
-        raise UnsupportedDtypeError(
-            f"dtype {dtype!r} holds Python objects; store fixed-width data "
-            "(numbers, 'S'/'U' strings, structured records) instead")
     if dtype.kind == "T":
         raise UnsupportedDtypeError(
             f"dtype {dtype!r} is a variable-width string; convert it to fixed-width "
             "'U' (np.asarray(a, dtype=str)) or 'S' bytes first")
+    if dtype.hasobject:
+        raise UnsupportedDtypeError(
+            f"dtype {dtype!r} holds Python objects; store fixed-width data "
+            "(numbers, 'S'/'U' strings, structured records) instead")
     if dtype.subdtype is not None:
         base, shape = dtype.subdtype
         return (struct.pack("<BB", 2, len(shape)) + struct.pack(f"<{len(shape)}I", *shape)
@@ -102,10 +108,14 @@ def _encode(dtype: np.dtype) -> bytes:
                            len(dtype.names))]
         for name in dtype.names:
             field = dtype.fields[name]
-            if len(field) > 2:
-                raise UnsupportedDtypeError(f"dtype {dtype!r} has field titles")
+            title = field[2] if len(field) > 2 else None
+            if title is not None and not isinstance(title, str):
+                raise UnsupportedDtypeError(f"dtype {dtype!r} has a non-str field title")
             b = name.encode("utf-8")
-            out.append(struct.pack("<H", len(b)) + b + struct.pack("<I", field[1]))
+            t = b"" if title is None else title.encode("utf-8")
+            out.append(struct.pack("<H", len(b)) + b
+                       + struct.pack("<H", NO_TITLE if title is None else len(t)) + t
+                       + struct.pack("<I", field[1]))
             out.append(_encode(field[0]))
         return b"".join(out)
     s = dtype.str.encode("ascii")
@@ -137,16 +147,23 @@ def _decode(raw: bytes, pos: int) -> tuple[np.dtype, int]:
         if tag == 3:
             itemsize, aligned, nfields = struct.unpack_from("<IBH", raw, pos + 1)
             pos += 8
-            names, formats, offsets = [], [], []
+            names, titles, formats, offsets = [], [], [], []
             for _ in range(nfields):
                 (n,) = struct.unpack_from("<H", raw, pos)
                 names.append(raw[pos + 2 : pos + 2 + n].decode("utf-8"))
-                (off,) = struct.unpack_from("<I", raw, pos + 2 + n)
+                pos += 2 + n
+                (t,) = struct.unpack_from("<H", raw, pos)
+                tlen = 0 if t == NO_TITLE else t
+                titles.append(None if t == NO_TITLE else
+                              raw[pos + 2 : pos + 2 + tlen].decode("utf-8"))
+                (off,) = struct.unpack_from("<I", raw, pos + 2 + tlen)
                 offsets.append(off)
-                field, pos = _decode(raw, pos + 6 + n)
+                field, pos = _decode(raw, pos + 6 + tlen)
                 formats.append(field)
             spec = {"names": names, "formats": formats, "offsets": offsets,
                     "itemsize": itemsize}
+            if any(t is not None for t in titles):
+                spec["titles"] = titles
             return np.dtype(spec, align=bool(aligned)), pos
     except (IndexError, struct.error, UnicodeDecodeError, TypeError, ValueError) as exc:
         raise CorruptionError(f"array dtype record is malformed: {exc}") from None

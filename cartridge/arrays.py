@@ -796,6 +796,9 @@ def _view_of(cart: Cartridge, p: str) -> np.ndarray:
 
 
 def _getitem(cart: Cartridge, p: str, key: Any) -> Any:
+    if isinstance(key, str) or (isinstance(key, list) and key
+                                and all(isinstance(k, str) for k in key)):
+        return _getitem(cart, p, ...)[key]  # field names, as numpy
     entry, desc = cart._array_entry(p)
     if desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED \
             and desc.nbytes:
