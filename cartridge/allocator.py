@@ -369,6 +369,7 @@ class Allocator:
             kb.set_range(self.words, start, count)
             self._touch(start, count)
             self.pending.append((generation, start, count))
+        self.held = held  # until a commit records them, every rollback keeps them again
         return len(held)
 
     # ------------------------------------------------------------------ stats

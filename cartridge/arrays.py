@@ -356,8 +356,8 @@ def _normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[list[tuple[int, in
         if k is Ellipsis and kind == "keep":
             for _ in range(ndim - consumed):
                 box.append((0, shape[axis]))
-                new.append(slice(None))
                 axis += 1
+            new.append(Ellipsis)  # kept: it makes an all-integer index return a 0-d array
             continue
         if kind == "keep":
             new.append(k)
@@ -405,6 +405,15 @@ def _normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[list[tuple[int, in
 def _validate(key: Any, shape: tuple[int, ...]) -> None:
     """Raise exactly what numpy raises for ``key`` on an array of ``shape``."""
     np.broadcast_to(np.zeros((), np.uint8), shape)[key]
+
+
+def _validate_set(key: Any, value: Any, desc: ArrayDesc) -> None:
+    """Raise exactly what numpy raises for ``a[key] = value``: the assignment is
+    done on a writable zero-strided dummy of the dataset's shape and dtype."""
+    cell = np.zeros(1, desc.dtype)
+    dummy = np.lib.stride_tricks.as_strided(cell, desc.shape, (0,) * len(desc.shape),
+                                            writeable=True)
+    dummy[key] = value
 
 
 def _strides(desc: ArrayDesc) -> tuple[int, ...]:
@@ -703,7 +712,7 @@ class ArrayMixin:
             self._check_writable()
             p = paths.normalize(path)
             entry, desc = self._array_entry(p)
-            _validate(key, desc.shape)
+            _validate_set(key, value, desc)
             box, new = _normalize_key(key, desc.shape)
             if desc.layout == LAYOUT_CONTIGUOUS:
                 changed = _set_contiguous(self, entry, desc, box, new, value)

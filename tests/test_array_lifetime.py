@@ -255,3 +255,26 @@ def test_other_process_holds_views_while_this_one_commits(tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_uncommitted_view_survives_repeated_rollbacks_and_reopen(tmp_path):
+    path = tmp_path / "a.cart"
+    cart = cartridge.create(path)
+    fresh = data(5)
+    cart.write_array("/new", fresh)
+    page = first_page(cart, "/new")
+    view = cart.view("/new")
+    cart.rollback()
+    cart.rollback()  # the held pages stay out of the free map until a commit records them
+    cart.write_array("/x", data(6))
+    assert first_page(cart, "/x") != page
+    cart.close()  # commits the pending record of the held pages
+    with cartridge.open(path, "r+") as other:
+        other.write_array("/y", data(7))
+        other.commit()
+        assert first_page(other, "/y") != page
+        assert page not in churn(other)
+        np.testing.assert_array_equal(view, fresh)
+        del view
+        assert reused_after_drop(other, page)
+        assert other.verify().ok
