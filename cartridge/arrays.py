@@ -54,10 +54,10 @@ from .arrayformat import (
     LAYOUT_CHUNKED,
     LAYOUT_CONTIGUOUS,
     ArrayDesc,
-    decode_attrs,
-    decode_desc,
     chunk_coords,
     chunk_index,
+    decode_attrs,
+    decode_desc,
     encode_attrs,
     encode_dtype,
 )

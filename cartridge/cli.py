@@ -49,10 +49,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+import numpy as np
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
-
-import numpy as np
 
 import cartridge
 
@@ -106,9 +105,12 @@ def human_size(n: float) -> str:
 def _info_to_json(info: FileInfo) -> dict[str, Any]:
     """A JSON-ready dict of a :class:`FileInfo` (bytes metadata as hex)."""
     record = dataclasses.asdict(info)
-    record["dtype"] = None if info.dtype is None else str(info.dtype)
-    record["shape"] = None if info.shape is None else list(info.shape)
-    record["chunks"] = None if info.chunks is None else list(info.chunks)
+    for key in ("dtype", "shape", "chunks"):  # arrays only: plain entries keep their keys
+        del record[key]
+    if info.is_array:
+        record["dtype"] = str(info.dtype)
+        record["shape"] = list(info.shape)
+        record["chunks"] = None if info.chunks is None else list(info.chunks)
     record["metadata"] = {
         key: value.hex() if isinstance(value, bytes) else value
         for key, value in info.metadata.items()

@@ -119,7 +119,7 @@ def test_getitem_matches_numpy(cart, data):
     ds = make(cart, layout, arr.copy(), "get")
     for _ in range(4):
         key = data.draw(index_for(arr.shape), label="key")
-        assert_same(outcome(lambda: ds[key]), outcome(lambda: arr[key]))
+        assert_same(outcome(lambda k=key: ds[k]), outcome(lambda k=key: arr[k]))
 
 
 @given(data=st.data())
@@ -142,8 +142,8 @@ def test_setitem_matches_numpy(cart, data):
             hnp.arrays(np.int64, hnp.array_shapes(max_dims=2, max_side=3),
                        elements=st.integers(-5, 5)),
         ), label="value")
-        theirs = outcome(lambda: arr.__setitem__(key, value))
-        ours = outcome(lambda: ds.__setitem__(key, value))
+        theirs = outcome(lambda k=key, v=value: arr.__setitem__(k, v))
+        ours = outcome(lambda k=key, v=value: ds.__setitem__(k, v))
         assert ours[0] == theirs[0], (ours, theirs, key, value)
         if ours[0] == "raise":
             assert issubclass(ours[1], theirs[1]) or issubclass(theirs[1], ours[1])
