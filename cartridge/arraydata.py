@@ -26,6 +26,7 @@ place that knows the bytes are stored raw (so a later per-chunk codec can make
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from .errors import CartridgeError, CorruptionError
 from .kernels.checksum import chunk_checksums
 from .layout import CHECKSUM_SEED, PAGE_SIZE
 from .pager import Pager, checksum
+
+#: Arrays at least this large checksum in a thread while their bytes are copied.
+PARALLEL_CHECKSUM_BYTES = 4 << 20
 
 
 class ArrayData:
@@ -73,9 +77,19 @@ class ArrayData:
             return 0
         npages = -(-n // PAGE_SIZE)
         start = self.alloc.alloc(npages)
-        self.pager.write_data(start, data)
-        sums = chunk_checksums(self.pager.data_array(start, n), self.chunk,
-                               np.uint64(CHECKSUM_SEED))
+        # Checksums from the caller's bytes, not the fresh pages (reading those
+        # back through the map would fault every page in a second time); for a
+        # large array the kernel (nogil) runs in a thread beside the copy.
+        src = np.frombuffer(data, np.uint8)
+        seed = np.uint64(CHECKSUM_SEED)
+        if n >= PARALLEL_CHECKSUM_BYTES:
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(chunk_checksums, src, self.chunk, seed)
+                self.pager.write_data(start, data)
+                sums = pending.result()
+        else:
+            self.pager.write_data(start, data)
+            sums = chunk_checksums(src, self.chunk, seed)
         per = self.chunk // PAGE_SIZE
         for c, total in enumerate(sums):
             length = min(self.chunk, n - c * self.chunk)

@@ -31,6 +31,7 @@ would not come back identical (object fields, non-string titles, numpy's variabl
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 
@@ -197,7 +198,7 @@ class ArrayDesc:
     @property
     def size(self) -> int:
         """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -208,7 +209,7 @@ class ArrayDesc:
     def chunk_nbytes(self) -> int:
         """Bytes of one stored chunk (chunked datasets)."""
         assert self.chunks is not None
-        return int(np.prod(self.chunks, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.chunks) * self.dtype.itemsize
 
     def fill_array(self) -> np.ndarray:
         """The fill value as a 0-d array of ``dtype``."""

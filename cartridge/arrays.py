@@ -203,6 +203,9 @@ class Dataset:
     def __init__(self, cart: Cartridge, path: str) -> None:
         self._cart = cart
         self.path = path
+        # (generation, pinned view) of a contiguous array on a read-only
+        # handle: while no newer commit exists, slices index it directly.
+        self._pinned: tuple[int, np.ndarray] | None = None
 
     @property
     def _desc(self) -> ArrayDesc:
@@ -260,7 +263,35 @@ class Dataset:
         return shape[0]
 
     def __getitem__(self, key: Any) -> Any:
-        return self._cart._array_getitem(self.path, key)
+        cart = self._cart
+        pinned = self._pinned
+        if pinned is not None and not isinstance(key, (str, list)):
+            with cart._lock:
+                fresh = not cart._closed and cart._pager.newest_generation() == pinned[0]
+            if fresh:
+                out = pinned[1][key]
+                if isinstance(out, np.ndarray) and np.may_share_memory(out, pinned[1]):
+                    out = out.copy()
+                return out
+        self._pinned = None
+        out = cart._array_getitem(self.path, key)
+        if cart._alloc is None and not isinstance(key, (str, list)):
+            self._pin_view()
+        return out
+
+    def _pin_view(self) -> None:
+        """Keep a view of this generation for the next slices (read-only handles).
+
+        The view pins its generation like any view, so holding it between
+        calls is safe; it is replaced at the first read after a newer commit.
+        """
+        cart = self._cart
+        with cart._lock:
+            try:
+                view = cart.view(self.path)
+                self._pinned = (cart._gen, view)  # the generation view() just pinned
+            except NotContiguousError:
+                self._pinned = None
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._cart._array_setitem(self.path, key, value)
@@ -673,9 +704,13 @@ class ArrayMixin:
 
     # ---------------------------------------------------------- read helpers
     def _with_read(self, func: Any, *args: Any) -> Any:
-        from .container import _read_op
+        """Run ``func(self, *args)`` as a pinned read (``container._read_op``)."""
+        op = _READ_OPS.get(func)
+        if op is None:
+            from .container import _read_op
 
-        return _read_op(func)(self, *args)
+            op = _READ_OPS[func] = _read_op(func)
+        return op(self, *args)
 
     def _array_desc(self, p: str) -> ArrayDesc:
         return self._with_read(_desc_of, p)
@@ -748,6 +783,7 @@ class ArrayMixin:
 
 
 # ------------------------------------------------------- module functions
+_READ_OPS: dict = {}
 _DESC_CACHE: dict[bytes, ArrayDesc] = {}
 
 
@@ -808,19 +844,41 @@ def _getitem(cart: Cartridge, p: str, key: Any) -> Any:
     if isinstance(key, str) or (isinstance(key, list) and key
                                 and all(isinstance(k, str) for k in key)):
         return _getitem(cart, p, ...)[key]  # field names, as numpy
-    entry, desc = cart._array_entry(p)
-    if desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED \
-            and desc.nbytes:
-        page, _ = cart._arrays().extent(entry, desc.nbytes)
-        whole = np.frombuffer(cart._mf.buf, desc.dtype, count=desc.size, offset=page * 4096)
-        whole = whole.reshape(desc.shape, order=desc.order)
+    whole = _mapped_whole(cart, p)
+    if whole is not None:
         out = whole[key]
         if isinstance(out, np.ndarray) and np.may_share_memory(out, whole):
             out = out.copy()
         return out
+    entry, desc = cart._array_entry(p)
     _validate(key, desc.shape)
     box, new = _normalize_key(key, desc.shape)
     return _gather(cart, entry, desc, box)[new]
+
+
+def _mapped_whole(cart: Cartridge, p: str) -> np.ndarray | None:
+    """The whole contiguous array at ``p`` as an ndarray over the map (valid only
+    inside the current pinned call), or None for other layouts.
+
+    A read-only handle remembers it per generation and mapping, so repeated
+    slicing skips the catalog (its pages cannot change within a generation).
+    """
+    cache = cart.__dict__.setdefault("_whole_cache", {})
+    key = (cart._gen, id(cart._mf.buf))
+    hit = cache.get(p) if cart._alloc is None else None
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    entry, desc = cart._array_entry(p)
+    whole = None
+    if desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED and desc.nbytes:
+        page, _ = cart._arrays().extent(entry, desc.nbytes)
+        whole = np.frombuffer(cart._mf.buf, desc.dtype, count=desc.size, offset=page * 4096)
+        whole = whole.reshape(desc.shape, order=desc.order)
+    if cart._alloc is None:
+        if len(cache) > 256:
+            cache.clear()
+        cache[p] = (key, whole)
+    return whole
 
 
 def _gather(cart: Cartridge, entry: Entry, desc: ArrayDesc,
