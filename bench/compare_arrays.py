@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     mb = arr.nbytes / 1e6
     for name, r in rows.items():
-        def cell(key, r=r):
+        def cell(key, r=r, name=name):
             if name == "cartridge":
                 return f"{r[key] * 1e3:.3f} ms"
             return f"{r[key] * 1e3:.3f} ms ({r[key] / c[key]:.1f}x)"
