@@ -97,6 +97,29 @@ class ArrayData:
                                             int(total), generation))
         return start
 
+    def fill_extent(self, file_id: int, nbytes: int, item: bytes, generation: int) -> None:
+        """Store ``nbytes`` of ``item`` repeated in one new run of pages, chunk by
+        chunk (a fill-valued dataset never exists whole in memory); chunks with
+        the same contents share one checksum computation."""
+        if nbytes == 0:
+            return
+        ch = self.chunk
+        start = self.alloc.alloc(-(-nbytes // PAGE_SIZE))
+        k = len(item)
+        tile = item * (ch // k + 2)
+        sums: dict[tuple[int, int], int] = {}
+        for c in range(-(-nbytes // ch)):
+            length = min(ch, nbytes - c * ch)
+            o = c * ch % k
+            piece = memoryview(tile)[o : o + length]
+            page = start + c * (ch // PAGE_SIZE)
+            self.pager.write_data(page, piece)
+            total = sums.get((o, length))
+            if total is None:
+                total = sums[(o, length)] = checksum(np.frombuffer(piece, np.uint8))
+            self.cat.put_chunk(file_id, c, (page, -(-length // PAGE_SIZE), length, total,
+                                            generation))
+
     def extent(self, entry: Entry, nbytes: int) -> tuple[int, int]:
         """``(first page, pages)`` of a contiguous array's run of ``nbytes`` bytes."""
         rec = self.cat.chunk(entry.file_id, 0)

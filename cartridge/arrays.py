@@ -640,7 +640,9 @@ class ArrayMixin:
                 m is not None and m < s for s, m in zip(shape, maxshape)):
             raise ValueError(f"maxshape {maxshape} does not fit shape {shape}")
         try:
-            fill = np.full((), fill_value, dtype)
+            fill = np.array(fill_value, dtype)  # a tuple is one record of a structured dtype
+            if fill.shape != ():
+                fill = np.full((), fill_value, dtype)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"fill_value {fill_value!r} does not fit dtype {dtype}: {exc}") \
                 from None
@@ -668,13 +670,10 @@ class ArrayMixin:
             if chunks is None:
                 desc = ArrayDesc(dtype, shape, "C", LAYOUT_CONTIGUOUS, 0, shape, None,
                                  fill_raw, b"")
-                block = np.empty(shape, dtype)
-                block[...] = fill
-                flat = block.ravel()
-                raw = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
-                self._arrays().write_extent(entry.file_id, raw, self._gen + 1)
+                self._arrays().fill_extent(entry.file_id, desc.nbytes, fill.tobytes(),
+                                           self._gen + 1)
                 self._wrote_data = True
-                entry.size = len(raw)
+                entry.size = desc.nbytes
             else:
                 if chunks and math.prod(chunks) * dtype.itemsize >= 1 << 32:
                     raise ValueError(f"chunks {chunks} of {dtype} are 4 GiB or more")

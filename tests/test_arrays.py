@@ -255,6 +255,12 @@ def test_dataset_surface(cart):
     assert rec[1]["y"] == b"ab" and rec[...]["x"].tolist() == [0, 1.5, 0, 0]
     assert rec["x"].tolist() == [0, 1.5, 0, 0] and rec[["y"]].dtype.names == ("y",)
     assert rec.chunks == (4,)
+    filled = cart.create_dataset("/filled", (5000, 3), [("a", "u1"), ("b", ">f8")],
+                                 fill_value=(3, 2.5))
+    assert filled[4999, 2].tolist() == (3, 2.5) and cart.view("/filled").shape == (5000, 3)
+    assert (cart.view("/filled")["b"] == 2.5).all()
+    with pytest.raises(TypeError, match="fill_value"):
+        cart.create_dataset("/badfill", (3,), "i4", fill_value="x")
     assert repr(ds).startswith("<Dataset '/g'")
 
 
