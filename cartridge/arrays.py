@@ -265,17 +265,19 @@ class Dataset:
     def __getitem__(self, key: Any) -> Any:
         cart = self._cart
         pinned = self._pinned
+        fresh = False
         if pinned is not None and not isinstance(key, (str, list)):
             with cart._lock:
                 fresh = not cart._closed and cart._pager.newest_generation() == pinned[0]
-            if fresh:
+            if fresh and pinned[1] is not None:
                 out = pinned[1][key]
                 if isinstance(out, np.ndarray) and np.may_share_memory(out, pinned[1]):
                     out = out.copy()
                 return out
-        self._pinned = None
+        if not fresh:
+            self._pinned = None
         out = cart._array_getitem(self.path, key)
-        if cart._alloc is None and not isinstance(key, (str, list)):
+        if cart._alloc is None and not fresh and not isinstance(key, (str, list)):
             self._pin_view()
         return out
 
@@ -291,7 +293,7 @@ class Dataset:
                 view = cart.view(self.path)
                 self._pinned = (cart._gen, view)  # the generation view() just pinned
             except NotContiguousError:
-                self._pinned = None
+                self._pinned = (cart._gen, None)  # chunked: read through the catalog
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._cart._array_setitem(self.path, key, value)

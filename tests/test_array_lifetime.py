@@ -278,3 +278,28 @@ def test_uncommitted_view_survives_repeated_rollbacks_and_reopen(tmp_path):
         del view
         assert reused_after_drop(other, page)
         assert other.verify().ok
+
+
+def test_dataset_on_read_only_handle_follows_commits(tmp_path):
+    path = tmp_path / "a.cart"
+    with cartridge.create(path) as w:
+        w.write_array("/a", np.arange(N, dtype=np.float64))
+        w.create_dataset("/g", (100,), "i4", chunks=(7,))[...] = np.arange(100)
+    reader = cartridge.open(path, "r")
+    ds, g = reader.array("/a"), reader.array("/g")
+    assert ds[5] == 5 and ds[10:13].tolist() == [10, 11, 12]
+    assert g[5] == 5 and g[90:].tolist() == list(range(90, 100)) and g[3] == 3
+    page = first_page(reader, "/a")
+    writer = cartridge.open(path, "r+")
+    writer.write_array("/a", np.arange(N, dtype=np.float64) * 2)
+    writer.array("/g")[3] = -3
+    writer.commit()
+    assert page not in churn(writer)  # the Dataset's pinned view still holds the old pages
+    assert ds[5] == 10 and g[3] == -3  # the next read sees the new commit
+    assert reused_after_drop(writer, page)  # ...and released the old generation
+    writer.delete("/a")
+    writer.commit()
+    with pytest.raises(cartridge.NotFoundError):
+        ds[5]
+    reader.close()
+    writer.close()
