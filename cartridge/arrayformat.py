@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CorruptionError, UnsupportedDtypeError
+from .layout import ENTRY_ARRAY
 
-#: Entry flag: the entry is an array and its tail is a descriptor.
-ENTRY_ARRAY = 2
+__all__ = ["ENTRY_ARRAY", "ArrayDesc", "decode_desc", "decode_dtype", "encode_dtype"]
 
 ARRAY_VERSION = 1
 LAYOUT_CONTIGUOUS = 0

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import paths
 from .allocator import Allocator
-from .arrayformat import ENTRY_ARRAY, decode_desc
+from .arrayformat import decode_desc
 from .arrays import ArrayMixin
 from .btree import BTree, Node, NodeStore
 from .catalog import Catalog, Entry, decode_metadata, encode_metadata
@@ -52,6 +52,7 @@ from .errors import (
 from .files import FileData
 from .layout import (
     DEFAULT_CHUNK_SIZE,
+    ENTRY_ARRAY,
     ENTRY_INLINE,
     ENTRY_STRUCT,
     INLINE_MAX,

@@ -169,7 +169,7 @@ KIND_FILE = 1
 KIND_DIR = 2
 KIND_NAMES = {KIND_FILE: "file", KIND_DIR: "dir"}
 ENTRY_INLINE = 1  # the file's bytes follow the metadata inside the value
-# ENTRY_ARRAY = 2 (arrayformat.py): the value's tail is an array descriptor.
+ENTRY_ARRAY = 2  # a numpy array: the value's tail is its descriptor (arrayformat.py)
 
 ENTRY = np.dtype(
     [

@@ -25,12 +25,12 @@ import numpy as np
 from . import paths
 from .allocator import Allocator
 from .arraydata import array_chunk_problem, array_entry_problem
-from .arrayformat import ENTRY_ARRAY
 from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
 from .layout import (
     CHUNK_STRUCT,
+    ENTRY_ARRAY,
     ENTRY_INLINE,
     FM_WORDS,
     KEY_CHUNK,
