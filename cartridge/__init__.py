@@ -10,6 +10,7 @@ See README.md for the tour, ARCHITECTURE.md for the layers and FORMAT.md for
 the bytes on disk.
 """
 
+from .arrays import Dataset
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
     CartridgeError,
@@ -21,12 +22,16 @@ from .errors import (
     FormatError,
     InvalidPathError,
     IsADirectoryError,
+    IsAnArrayError,
     LockedError,
     MetadataError,
     NotADirectoryError,
+    NotAnArrayError,
+    NotContiguousError,
     NotFoundError,
     ReadOnlyError,
     StaleFileError,
+    UnsupportedDtypeError,
 )
 from .verify import VerifyReport
 
@@ -39,18 +44,23 @@ __all__ = [
     "ContainerFullError",
     "ContainerInfo",
     "CorruptionError",
+    "Dataset",
     "DirectoryNotEmptyError",
     "FileExistsError",
     "FileInfo",
     "FormatError",
     "InvalidPathError",
     "IsADirectoryError",
+    "IsAnArrayError",
     "LockedError",
     "MetadataError",
     "NotADirectoryError",
+    "NotAnArrayError",
+    "NotContiguousError",
     "NotFoundError",
     "ReadOnlyError",
     "StaleFileError",
+    "UnsupportedDtypeError",
     "VerifyReport",
     "create",
     "open",

@@ -129,6 +129,7 @@ class Allocator:
         self.dirty_segs: set[int] = set()
         self.fresh_runs: list[tuple[int, int]] = []
         self.txn_freed: list[tuple[int, int]] = []
+        self.held: list[tuple[int, int, int]] = []
 
     # ------------------------------------------------------------- bit twiddling
     def _touch(self, start: int, count: int) -> None:
@@ -218,6 +219,16 @@ class Allocator:
         else:
             for page in range(start, start + count):
                 self.free(page, 1)
+
+    def hold(self, start: int, count: int, generation: int) -> None:
+        """Keep a run this transaction wrote from reuse: a live view reads it.
+
+        A later free of the run goes through the pending list like a durable
+        page's (so the view's pin decides when it returns), and a rollback
+        keeps it used and pending at ``generation`` instead of freeing it.
+        """
+        kb.clear_range(self.fresh, start, count)
+        self.held.append((generation, start, count))
 
     def release(self, safe_generation: int) -> None:
         """Return pending pages freed at generations <= ``safe_generation``."""
@@ -329,8 +340,12 @@ class Allocator:
         self._durable = (self.nbits, list(self.fm_ptrs), list(self.pending),
                          self.pending_run, self.dir_run)
 
-    def rollback(self) -> None:
-        """Forget the transaction: reload changed segments from the durable map."""
+    def rollback(self) -> int:
+        """Forget the transaction: reload changed segments from the durable map.
+
+        Returns how many held runs (see :meth:`hold`) were kept pending; the
+        caller must commit that state for it to outlive the handle.
+        """
         nbits, fm_ptrs, pending, pend_run, dir_run = self._durable
         for seg in self.dirty_segs:
             lo, hi = seg * FM_WORDS, (seg + 1) * FM_WORDS
@@ -344,7 +359,18 @@ class Allocator:
         self.pending = list(pending)
         self.pending_run = pend_run
         self.dir_run = dir_run
+        held = self.held
         self._reset_txn()
+        for generation, start, count in held:
+            if start + count > self.nbits:
+                self._ensure_capacity(start + count)
+                self._touch(self.nbits, start + count - self.nbits)
+                self.nbits = start + count
+            kb.set_range(self.words, start, count)
+            self._touch(start, count)
+            self.pending.append((generation, start, count))
+        self.held = held  # until a commit records them, every rollback keeps them again
+        return len(held)
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> tuple[int, int, int]:

@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+import numpy as np
 from tqdm import tqdm
 from tqdm.utils import CallbackIOWrapper
 
@@ -104,6 +105,12 @@ def human_size(n: float) -> str:
 def _info_to_json(info: FileInfo) -> dict[str, Any]:
     """A JSON-ready dict of a :class:`FileInfo` (bytes metadata as hex)."""
     record = dataclasses.asdict(info)
+    for key in ("dtype", "shape", "chunks"):  # arrays only: plain entries keep their keys
+        del record[key]
+    if info.is_array:
+        record["dtype"] = str(info.dtype)
+        record["shape"] = list(info.shape)
+        record["chunks"] = None if info.chunks is None else list(info.chunks)
     record["metadata"] = {
         key: value.hex() if isinstance(value, bytes) else value
         for key, value in info.metadata.items()
@@ -116,7 +123,14 @@ def _long_line(info: FileInfo, size_width: int) -> str:
     kind_bit = stat_mod.S_IFDIR if info.kind == "dir" else stat_mod.S_IFREG
     mode = stat_mod.filemode(kind_bit | info.mode)
     mtime = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.mtime))
-    return f"{mode} {info.size:>{size_width}} {mtime} {info.path}"
+    line = f"{mode} {info.size:>{size_width}} {mtime} {info.path}"
+    return f"{line}  {_array_text(info)}" if info.is_array else line
+
+
+def _array_text(info: FileInfo) -> str:
+    """``array float32 (3, 4)`` (``chunks (..)`` added for chunked datasets)."""
+    text = f"array {info.dtype} {info.shape}"
+    return text if info.chunks is None else f"{text} chunks {info.chunks}"
 
 
 def _print_long(infos: list[FileInfo]) -> None:
@@ -207,6 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cart.write("/data/2024/b.bin", bytes(range(256)) * 64)
         cart.append("/logs/events.log", b"boot\n")
         cart.append("/logs/events.log", b"ready\n")
+        _demo_array(cart)
         print("\nEverything in it (cart ls -r -l):")
         _print_long([info for _path, info in cart.walk("/")])
         print("\nOne file's details (stat /data/2024/a.bin):")
@@ -230,8 +245,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{human_size(report.data_bytes_checked)} of data checked)")
         print("\nContainer info (cart info):")
         _print_fields(_container_fields(cart.info()), indent="  ")
-    print(f"\nTry: cart ls -r -l {path}")
+    print(f"\nTry: cart ls -r -l {path}   or   cart info {path} /arrays/stations")
     return 0 if survived and report.ok else 1
+
+
+def _demo_array(cart: cartridge.Cartridge) -> None:
+    """Store a structured numpy dataset and show that its view is zero-copy."""
+    rng = np.random.default_rng(7)
+    station = np.dtype([("id", "<u4"), ("name", "S8"),
+                        ("pos", [("lat", "<f8"), ("lon", "<f8")]), ("temp", "<f4", (24,))])
+    table = np.zeros(10_000, station)
+    table["id"] = np.arange(table.size)
+    table["name"] = [f"st{i:05d}".encode() for i in range(table.size)]
+    table["pos"]["lat"] = rng.uniform(-90, 90, table.size)
+    table["pos"]["lon"] = rng.uniform(-180, 180, table.size)
+    table["temp"] = rng.normal(12, 8, (table.size, 24))
+    cart.write_array("/arrays/stations", table, attrs={"units": {"temp": "degC"}})
+    cart.commit()
+    view = cart.view("/arrays/stations")
+    print(f"\nA structured numpy dataset: {table.size} records of {station.itemsize} bytes "
+          f"({human_size(table.nbytes)}) at /arrays/stations")
+    print(f"  cart.view() -> {type(view).__name__} shape={view.shape}, writeable="
+          f"{view.flags.writeable}, zero-copy (shares memory with the map): "
+          f"{np.shares_memory(view, cart.mapping)}")
+    print(f"  mean temperature of station 42: {view[42]['temp'].mean():.2f} "
+          f"{cart.array('/arrays/stations').attrs['units']['temp']}, "
+          f"equal to what was stored: {bool((view == table).all())}")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -251,13 +290,34 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """Print the cheap container summary."""
+    """Print the cheap container summary, or what one path holds (arrays: dtype, shape)."""
     with cartridge.open(args.cart, "r") as cart:
+        if args.path is not None:
+            return _path_info(cart.stat(args.path), args.json)
         info = cart.info()
     if args.json:
         print(json.dumps(dataclasses.asdict(info), indent=2))
     else:
         _print_fields(_container_fields(info))
+    return 0
+
+
+def _path_info(info: FileInfo, as_json: bool) -> int:
+    """``cart info CART PATH``: the stat of one path."""
+    if as_json:
+        print(json.dumps(_info_to_json(info), indent=2))
+        return 0
+    fields = {"path": info.path, "kind": "array" if info.is_array else info.kind,
+              "size": f"{human_size(info.size)} ({info.size} bytes)"}
+    if info.is_array:
+        fields.update(dtype=str(info.dtype), shape=str(info.shape))
+        if info.chunks is not None:
+            fields["chunks"] = str(info.chunks)
+    fields["mode"] = stat_mod.filemode(stat_mod.S_IFREG | info.mode)
+    fields["mtime"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.mtime))
+    if info.metadata:
+        fields["metadata"] = repr(info.metadata)
+    _print_fields(fields)
     return 0
 
 
@@ -412,8 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--long", action="store_true", help="show mode, size and mtime")
     p.add_argument("--json", action="store_true", help="print a JSON list of entries")
 
-    p = command("info", cmd_info, "summarize the container")
+    p = command("info", cmd_info, "summarize the container, or describe one path")
     p.add_argument("cart", help="container file")
+    p.add_argument("path", nargs="?", help="a file or array inside (arrays: dtype, shape)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
     p = command("cat", cmd_cat, "write a file's bytes to stdout")

@@ -32,6 +32,8 @@ import numpy as np
 
 from . import paths
 from .allocator import Allocator
+from .arrayformat import decode_desc
+from .arrays import ArrayMixin
 from .btree import BTree, Node, NodeStore
 from .catalog import Catalog, Entry, decode_metadata, encode_metadata
 from .errors import (
@@ -41,6 +43,7 @@ from .errors import (
     FileExistsError,
     InvalidPathError,
     IsADirectoryError,
+    IsAnArrayError,
     NotADirectoryError,
     NotFoundError,
     ReadOnlyError,
@@ -49,6 +52,7 @@ from .errors import (
 from .files import FileData
 from .layout import (
     DEFAULT_CHUNK_SIZE,
+    ENTRY_ARRAY,
     ENTRY_INLINE,
     ENTRY_STRUCT,
     INLINE_MAX,
@@ -127,6 +131,17 @@ class FileInfo:
     """POSIX permission bits."""
     metadata: dict = field(default_factory=dict)
     """User metadata given to ``write(..., metadata=)`` or ``set_metadata``."""
+    dtype: np.dtype | None = None
+    """Element type of an array (see ``write_array``); None for plain files and dirs."""
+    shape: tuple[int, ...] | None = None
+    """Shape of an array; None for plain files and dirs."""
+    chunks: tuple[int, ...] | None = None
+    """Chunk shape of a chunked dataset; None otherwise."""
+
+    @property
+    def is_array(self) -> bool:
+        """True for numpy arrays stored with ``write_array`` or ``create_dataset``."""
+        return self.dtype is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +186,7 @@ class ContainerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class Cartridge:
+class Cartridge(ArrayMixin):
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
@@ -237,8 +252,9 @@ class Cartridge:
 
     def _safe_generation(self) -> int:
         """Newest generation whose freed pages no live reader can still reach."""
-        oldest = self._table.oldest_pin() if self._table is not None else None
-        return self._gen if oldest is None else min(self._gen, oldest)
+        pins = [self._table.oldest_pin() if self._table is not None else None,
+                self._views_oldest()]
+        return min([self._gen] + [g for g in pins if g is not None])
 
     def _pin(self, table: ReaderTable) -> None:
         """Pin the newest valid commit for one read call.
@@ -305,6 +321,7 @@ class Cartridge:
                     self.commit()
             finally:
                 self._closed = True
+                self._views_detach()
                 self._store.clear()
                 if self._table is not None:
                     self._table.close()
@@ -401,13 +418,13 @@ class Cartridge:
         """Discard every change since the last commit."""
         with self._lock:
             self._check_writable()
-            self._alloc.rollback()
+            kept = self._alloc.rollback()
             root = int(self._meta["root"]["page"])
             self._tree.root = (root, int(self._meta["root"]["generation"])) if root else None
             self._file_count = int(self._meta["file_count"])
             self._dir_count = int(self._meta["dir_count"])
             self._next_fid = int(self._meta["next_file_id"])
-            self._dirty = False
+            self._dirty = bool(kept)  # pages live views read stay pending: commit that
             self._wrote_data = False
             self._known_dirs.clear()
             self._alloc.release(self._safe_generation())
@@ -528,6 +545,7 @@ class Cartridge:
         """Write ``view`` at ``offset`` of an existing file and store its entry."""
         if entry.kind == KIND_DIR:
             raise IsADirectoryError(f"{p} is a directory", p)
+        _refuse_array(p, entry)
         end = offset + len(view)
         if entry.flags & ENTRY_INLINE and self._fits_inline(p, entry.meta, max(entry.size, end)):
             buf = bytearray(entry.inline.ljust(max(entry.size, end), b"\0"))
@@ -578,6 +596,7 @@ class Cartridge:
             self._truncate_entry(p, entry, size)
 
     def _truncate_entry(self, p: str, entry: Entry, size: int) -> None:
+        _refuse_array(p, entry)
         if entry.flags & ENTRY_INLINE:
             if self._fits_inline(p, entry.meta, size):
                 entry.inline = entry.inline[:size].ljust(size, b"\0")
@@ -736,6 +755,8 @@ class Cartridge:
             return b""
         if entry.flags & ENTRY_INLINE:
             return entry.inline[offset:end].ljust(end - offset, b"\0")
+        if entry.flags & ENTRY_ARRAY:
+            return self._array_bytes(entry, offset, end)
         return self._data.read(entry, offset, end)
 
     @_read_op
@@ -878,9 +899,21 @@ def _non_negative(value: Any, name: str) -> int:
 
 
 def _info(path: str, entry: Entry) -> FileInfo:
+    dtype = shape = chunks = None
+    if entry.flags & ENTRY_ARRAY:
+        desc = decode_desc(entry.inline)
+        dtype, shape, chunks = desc.dtype, desc.shape, desc.chunks
     return FileInfo(path, KIND_NAMES.get(entry.kind, "unknown"), entry.size,
                     entry.mtime_ns / 1e9, entry.ctime_ns / 1e9, entry.mode,
-                    decode_metadata(entry.meta))
+                    decode_metadata(entry.meta), dtype, shape, chunks)
+
+
+def _refuse_array(path: str, entry: Entry) -> None:
+    """Byte-level writes would tear an array from its descriptor."""
+    if entry.flags & ENTRY_ARRAY:
+        raise IsAnArrayError(
+            f"{path} is a numpy array; change it with cart.array({path!r})[...] = values, "
+            "or replace it with write() or write_array()", path)
 
 
 def create(path: str | os.PathLike[str], *, overwrite: bool = False,

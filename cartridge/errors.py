@@ -31,6 +31,10 @@ __all__ = [
     "ClosedError",
     "MetadataError",
     "StaleFileError",
+    "UnsupportedDtypeError",
+    "NotAnArrayError",
+    "IsAnArrayError",
+    "NotContiguousError",
 ]
 
 
@@ -173,3 +177,27 @@ class ClosedError(CartridgeError, builtins.ValueError):
 
 class MetadataError(CartridgeError, builtins.ValueError):
     """User metadata that cannot be stored (bad type, or too large)."""
+
+
+class UnsupportedDtypeError(CartridgeError, builtins.TypeError):
+    """An array's dtype cannot be stored faithfully (objects, variable-width strings)."""
+
+
+class NotAnArrayError(CartridgeError, builtins.TypeError):
+    """An array operation named a plain file (or an array operation a plain file)."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = path
+
+
+class NotContiguousError(CartridgeError, builtins.ValueError):
+    """``view`` was asked for an array whose bytes are not one contiguous extent."""
+
+
+class IsAnArrayError(CartridgeError, builtins.TypeError):
+    """A byte-level write (append, write_at, truncate) named a numpy array."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = path

@@ -29,7 +29,7 @@ import numpy as np
 
 PAGE_SIZE = 4096
 MAGIC = b"CARTRIDG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Default logical chunk of file data: 16 pages.  Each chunk has one record in
 #: the B+tree (physical start, page count, length, checksum).
@@ -169,6 +169,7 @@ KIND_FILE = 1
 KIND_DIR = 2
 KIND_NAMES = {KIND_FILE: "file", KIND_DIR: "dir"}
 ENTRY_INLINE = 1  # the file's bytes follow the metadata inside the value
+ENTRY_ARRAY = 2  # a numpy array: the value's tail is its descriptor (arrayformat.py)
 
 ENTRY = np.dtype(
     [

@@ -188,5 +188,10 @@ class MappedFile:
                 self._map.close()
             self._map = None
         if self.fd >= 0:
+            if self.writable:
+                # The mmap holds a dup of the fd (same open file description),
+                # so a map kept alive by a view would keep the flock too.
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = -1

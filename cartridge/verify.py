@@ -24,11 +24,13 @@ import numpy as np
 
 from . import paths
 from .allocator import Allocator
+from .arraydata import array_chunk_problem, array_entry_problem
 from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
 from .layout import (
     CHUNK_STRUCT,
+    ENTRY_ARRAY,
     ENTRY_INLINE,
     FM_WORDS,
     KEY_CHUNK,
@@ -102,6 +104,10 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
                                     f"entry says {entry.size}")
             elif entry.file_id:
                 live[entry.file_id] = (path, entry)
+            if entry.flags & ENTRY_ARRAY:
+                problem = array_entry_problem(entry)
+                if problem:
+                    problems.append(f"{path}: {problem}")
         else:
             problems.append(f"{path}: unknown entry kind {entry.kind}")
         try:
@@ -126,7 +132,11 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
             continue
         path, entry = owner_entry
         where = f"{path} chunk {idx}"
-        if idx * chunk_size >= max(entry.size, 1) or length > chunk_size:
+        if entry.flags & ENTRY_ARRAY:
+            problem = array_chunk_problem(entry, idx, length, chunk_size)
+            if problem:
+                problems.append(f"{where}: {problem}")
+        elif idx * chunk_size >= max(entry.size, 1) or length > chunk_size:
             problems.append(f"{where}: lies outside the file's {entry.size} bytes")
         if page == 0:
             continue

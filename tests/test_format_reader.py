@@ -7,6 +7,7 @@ sees exactly what the library reports, and that the section 9 invariant holds.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -59,6 +60,70 @@ class Entry:
     file_id: int
     metadata: dict
     inline: bytes | None
+    array: dict | None = None  # decoded array descriptor (section 12)
+
+
+ATTRS_INDEX = (1 << 64) - 1  # section 12.4
+
+
+def decode_dtype(b: bytes, pos: int = 0) -> tuple[np.dtype, int]:
+    """A dtype record of section 12.2, from ``pos``; returns (dtype, end)."""
+    tag = b[pos]
+    if tag == 1:
+        n = b[pos + 1]
+        return np.dtype(b[pos + 2 : pos + 2 + n].decode("ascii")), pos + 2 + n
+    if tag == 2:
+        nd = b[pos + 1]
+        dims = struct.unpack_from(f"<{nd}I", b, pos + 2)
+        inner, end = decode_dtype(b, pos + 2 + 4 * nd)
+        return np.dtype((inner, dims)), end
+    check(tag == 3, f"dtype tag {tag}")
+    itemsize, aligned, nfields = struct.unpack_from("<IBH", b, pos + 1)
+    pos += 8
+    spec: dict = {"names": [], "formats": [], "offsets": [], "titles": [], "itemsize": itemsize}
+    for _ in range(nfields):
+        (nl,) = struct.unpack_from("<H", b, pos)
+        spec["names"].append(b[pos + 2 : pos + 2 + nl].decode("utf-8"))
+        pos += 2 + nl
+        (tl,) = struct.unpack_from("<H", b, pos)
+        title = None if tl == 0xFFFF else b[pos + 2 : pos + 2 + tl].decode("utf-8")
+        spec["titles"].append(title)
+        pos += 2 + (0 if title is None else tl)
+        spec["offsets"].append(struct.unpack_from("<I", b, pos)[0])
+        field, pos = decode_dtype(b, pos + 4)
+        spec["formats"].append(field)
+    if all(t is None for t in spec["titles"]):
+        del spec["titles"]
+    return np.dtype(spec, align=bool(aligned)), pos
+
+
+def decode_descriptor(b: bytes) -> dict:
+    """The array descriptor of section 12.1."""
+    ver, layout, order, flags, ndim = b[0], b[1], b[2], b[3], b[4]
+    check(ver == 1 and layout in (0, 1) and ndim <= 32 and flags & ~3 == 0, "descriptor")
+    check(b[5:8] == bytes(3) and (layout == 0 or order == 0), "descriptor reserved bytes")
+    dlen, flen, alen = struct.unpack_from("<HHI", b, 8)
+    pos = 16
+    shape = struct.unpack_from(f"<{ndim}Q", b, pos)
+    pos += 8 * ndim
+    out = {"layout": layout, "order": order, "flags": flags, "ndim": ndim, "shape": shape}
+    if layout == 1:
+        maxshape = struct.unpack_from(f"<{ndim}Q", b, pos)
+        out["maxshape"] = tuple(None if m == (1 << 64) - 1 else m for m in maxshape)
+        out["chunks"] = struct.unpack_from(f"<{ndim}Q", b, pos + 8 * ndim)
+        pos += 16 * ndim
+        check(all(out["chunks"]), "zero chunk length")
+    check(pos + dlen + flen + alen == len(b), "descriptor lengths")
+    dtype, end = decode_dtype(b, pos)
+    check(end == pos + dlen, "dtype record length")
+    out["dtype"] = dtype
+    check(flen in (0, dtype.itemsize), "fill value length")
+    out["fill"] = b[end : end + flen]
+    out["attrs"] = b[end + flen :]
+    out["nbytes"] = math.prod(shape) * dtype.itemsize
+    if layout == 1:
+        out["block_nbytes"] = math.prod(out["chunks"]) * dtype.itemsize
+    return out
 
 
 def decode_metadata(b: bytes) -> dict:
@@ -138,7 +203,7 @@ class CartReader:
         )
         check(magic == b"CARTRIDG", "not a container")
         check(xxh64(self.mv[16:PAGE]) == cks, "header checksum mismatch")
-        check(ver == 1 and psize == PAGE, f"version {ver} / page size {psize}")
+        check(ver == 2 and psize == PAGE, f"version {ver} / page size {psize}")
         check(csize % PAGE == 0 and 0 < csize <= 16 << 20, f"chunk_size {csize}")
         check(flags == 0 and not any(self.mv[64:PAGE]), "header reserved bytes not zero")
         self.chunk_size, self.created_ns, self.max_size, self.uuid = csize, created, max_size, uuid
@@ -226,8 +291,14 @@ class CartReader:
                 kind, flags, mlen, mode, size, mt, ct, fid = ENTRY.unpack_from(v, 0)
                 meta = decode_metadata(v[40 : 40 + mlen])
                 inline = None
-                check(kind in (1, 2) and flags & ~1 == 0, f"{path}: kind {kind} flags {flags}")
-                if flags & 1:
+                array = None
+                check(kind in (1, 2) and flags & ~3 == 0, f"{path}: kind {kind} flags {flags}")
+                if flags & 2:  # section 12: an array, its descriptor after the metadata
+                    check(kind == 1 and not flags & 1 and fid, f"{path}: bad array entry")
+                    array = decode_descriptor(bytes(v[40 + mlen :]))
+                    check(array["layout"] == 1 or size == array["nbytes"], f"{path}: size")
+                    check(0 < fid < self.meta["next_file_id"], f"{path}: file_id")
+                elif flags & 1:
                     check(kind == 1 and fid == 0 and size <= 1536, f"{path}: bad inline entry")
                     inline = v[40 + mlen :]
                     check(len(inline) == size, f"{path}: inline {len(inline)} != size {size}")
@@ -236,7 +307,8 @@ class CartReader:
                     check((fid != 0) == (kind == 1), f"{path}: kind {kind} with file_id {fid}")
                     check(kind == 1 or size == 0, f"{path}: directory with size {size}")
                     check(kind == 2 or 0 < fid < self.meta["next_file_id"], f"{path}: file_id")
-                self.entries[path] = Entry(path, kind, flags, mode, size, mt, ct, fid, meta, inline)
+                self.entries[path] = Entry(path, kind, flags, mode, size, mt, ct, fid, meta, inline,
+                                           array)
             elif k[:1] == b"\x20":
                 check(len(k) == 17 and len(v) == CHUNK.size, f"chunk key/value size {k!r}")
                 fid, idx = struct.unpack(">QQ", k[1:])
@@ -255,10 +327,31 @@ class CartReader:
         ndirs = len(self.entries) - nfiles
         check(ndirs == self.meta["dir_count"], f"dir_count {self.meta['dir_count']}/{ndirs}")
         for fid, recs in self.chunks.items():
+            arr = files[fid].array
             nchunks = math.ceil(files[fid].size / self.chunk_size)
-            check(max(recs) < nchunks, f"{files[fid].path}: chunk record past end of file")
+            data_idx = [i for i in recs if i != ATTRS_INDEX]
+            if arr is not None and ATTRS_INDEX in recs:
+                check(arr["flags"] & 2, f"{files[fid].path}: unused attrs blob")
+            if arr is not None and arr["layout"] == 1:
+                n, ch = arr["ndim"], arr["chunks"]
+                for i in data_idx:  # every block has an element inside the shape
+                    coords = [(i >> ((64 // n) * (n - 1 - a))) & ((1 << 64 // n) - 1)
+                              for a in range(n)]
+                    check(all(g * c < s for g, c, s in zip(coords, ch, arr["shape"])),
+                          f"{files[fid].path}: block {coords} outside the shape")
+                    check(recs[i][2] == arr["block_nbytes"], f"{files[fid].path}: block size")
+            else:
+                check(not data_idx or max(data_idx) < nchunks,
+                      f"{files[fid].path}: chunk record past end of file")
+            if arr is not None and arr["layout"] == 0 and not arr["flags"] & 1 and data_idx:
+                first = recs[0][0]
+                for i in data_idx:  # 12.3: one run of pages
+                    check(recs[i][0] == first + i * self.chunk_size // PAGE,
+                          f"{files[fid].path}: contiguous array is not one run")
             for idx, (page, npages, length, cks, gen) in recs.items():
-                check(length <= self.chunk_size and gen <= self.generation, f"chunk {fid}/{idx}")
+                big_ok = arr is not None and (arr["layout"] == 1 or idx == ATTRS_INDEX)
+                check((big_ok or length <= self.chunk_size) and gen <= self.generation,
+                      f"chunk {fid}/{idx}")
                 if page:
                     check(npages == math.ceil(length / PAGE), f"chunk {fid}/{idx}: npages")
                     data = self.mv[page * PAGE : page * PAGE + length]
@@ -273,6 +366,44 @@ class CartReader:
         end = e.size if size is None else min(e.size, offset + size)
         if e.inline is not None:
             return e.inline[offset:end]
+        if e.array is not None and e.array["layout"] == 1:
+            return self.read_array(path).tobytes()[offset:end]
+        return self._chunk_bytes(e, offset, end)
+
+    def read_array(self, path: str) -> np.ndarray:
+        """An ARRAY entry's data as an ndarray (section 12.3)."""
+        e = self.entries[path]
+        a = e.array
+        check(a is not None, f"{path} is not an array")
+        dtype, shape = a["dtype"], a["shape"]
+        fill = np.frombuffer(a["fill"], dtype, 1)[0] if a["fill"] else np.zeros((), dtype)
+        if a["layout"] == 0:
+            raw = self._chunk_bytes(e, 0, e.size)
+            flat = np.frombuffer(raw, dtype, count=math.prod(shape))
+            return flat.reshape(shape, order="F" if a["order"] else "C")
+        out = np.empty(shape, dtype)
+        out[...] = fill
+        n, ch = a["ndim"], a["chunks"]
+        bits = 64 // n
+        for idx, (page, _, length, _, _) in self.chunks.get(e.file_id, {}).items():
+            if idx == ATTRS_INDEX or not page:
+                continue
+            coords = [(idx >> (bits * (n - 1 - i))) & ((1 << bits) - 1) for i in range(n)]
+            block = np.frombuffer(self.mv[page * PAGE : page * PAGE + length], dtype)
+            block = block.reshape(ch)
+            dst = tuple(slice(g * c, min(s, (g + 1) * c)) for g, c, s in zip(coords, ch, shape))
+            out[dst] = block[tuple(slice(0, d.stop - d.start) for d in dst)]
+        return out
+
+    def attrs(self, path: str) -> dict:
+        """An array's attrs (inline, or the attrs blob of section 12.4)."""
+        e = self.entries[path]
+        if e.array["flags"] & 2:
+            page, _, length, _, _ = self.chunks[e.file_id][ATTRS_INDEX]
+            return json.loads(bytes(self.mv[page * PAGE : page * PAGE + length]))
+        return json.loads(e.array["attrs"]) if e.array["attrs"] else {}
+
+    def _chunk_bytes(self, e: Entry, offset: int, end: int) -> bytes:
         out = bytearray(max(0, end - offset))
         cs = self.chunk_size
         for idx, (page, _, length, _, _) in self.chunks.get(e.file_id, {}).items():
@@ -734,8 +865,8 @@ def test_reader_rejects_bad_files(tmp_path):
         path.write_bytes(bytes(bad))
         with pytest.raises(FormatViolation, match=msg):
             CartReader(path)
-    bad = bytearray(good)  # version 2 with a correct header checksum
-    struct.pack_into("<I", bad, 16, 2)
+    bad = bytearray(good)  # version 3 with a correct header checksum
+    struct.pack_into("<I", bad, 16, 3)
     struct.pack_into("<Q", bad, 8, xxh64(bytes(bad[16:PAGE])))
     path.write_bytes(bytes(bad))
     with pytest.raises(FormatViolation, match="version"):
@@ -793,4 +924,50 @@ def test_two_level_free_map_synthetic(tmp_path):
     cart.write("/g", pattern(200000, 2))
     cart.commit()
     assert_matches_library(path, cart)
+    cart.close()
+
+
+def test_arrays(tmp_path):
+    """Section 12: every layout, dtype encoding, fill values and both attrs homes."""
+    path = tmp_path / "arrays.cart"
+    cart = cartridge.create(path)
+    nested = np.dtype([("id", ">u4"), (("the position", "pos"), [("x", "<f8"), ("y", "<f4")]),
+                       ("tags", "S3", (2, 2)), ("when", "<M8[ms]")])
+    arrays = {
+        "/c": np.arange(60, dtype="<i4").reshape(3, 4, 5),
+        "/f": np.asfortranarray(np.arange(12, dtype=">f8").reshape(3, 4)),
+        "/nested": np.zeros(7, nested),
+        "/aligned": np.ones(5, np.dtype([("a", "u1"), ("b", "<i8")], align=True)),
+        "/scalar": np.array("héllo", "<U7"),
+        "/empty": np.zeros((0, 4), "c16"),
+        "/big": np.arange(300_000, dtype="<u2"),
+    }
+    arrays["/nested"]["tags"] = b"ab"
+    for p, a in arrays.items():
+        cart.write_array(p, a, attrs={"name": p})
+    cart.array("/big")[100_000] = 7  # moves one chunk: FRAGMENTED
+    cart.write_array("/ext", np.arange(3), attrs={"blob": "z" * 5000})
+    ds = cart.create_dataset("/ds", (0, 5), "<f4", maxshape=(None, 5), chunks=(4, 3),
+                             fill_value=-1.5)
+    ds.append(np.arange(35, dtype="f4").reshape(7, 5))
+    ds.resize((6, 5))
+    ds[0, 4] = 9
+    cart.create_dataset("/sparse", (10, 10, 10), "<i2", chunks=(3, 3, 3), fill_value=4)[
+        9, 9, 9] = 1
+    history: dict = {}
+    r = commit_and_check(path, cart, history)
+    for p in list(arrays) + ["/ext", "/ds", "/sparse"]:
+        mine = r.read_array(p)
+        theirs = cart.array(p)[...]
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, p
+        if p == "/aligned":  # numpy's copies leave padding bytes undefined: use the view
+            theirs = cart.view(p)
+        assert mine.tobytes() == np.asarray(theirs).tobytes(), p
+        assert r.entries[p].array["dtype"] == cart.stat(p).dtype
+        assert r.attrs(p) == dict(cart.array(p).attrs), p
+    assert r.entries["/big"].array["flags"] & 1 and not r.entries["/c"].array["flags"] & 1
+    assert r.entries["/ext"].array["flags"] & 2
+    assert r.entries["/f"].array["order"] == 1
+    assert r.entries["/ds"].array["maxshape"] == (None, 5)
+    assert len(r.chunks[r.entries["/sparse"].file_id]) == 1
     cart.close()

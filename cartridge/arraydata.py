@@ -1,0 +1,199 @@
+"""Where an array's bytes live: one contiguous extent, or N-d chunks.
+
+Both layouts reuse the file machinery's chunk records (``files.py``), keyed by
+the array's file id, so deleting, renaming or replacing an array needs nothing
+new, and ``verify`` checks their checksums like any file's:
+
+* **contiguous** arrays (``write_array``, non-resizable datasets) keep their
+  bytes, in C or Fortran order, in ONE run of pages, described by ordinary
+  byte chunks of the container's chunk size that point into consecutive parts
+  of the run.  ``view`` maps the whole run as one ndarray.  A partial write
+  (``Dataset.__setitem__``) copies only the chunks it changes elsewhere, as any
+  file write does; the descriptor then says *fragmented* and ``view`` refuses.
+* **chunked** datasets cut the array into N-d chunks of a fixed chunk shape;
+  chunk record ``i`` holds grid cell :func:`~cartridge.arrayformat.chunk_coords`
+  ``(i)`` as the C-order bytes of a full chunk (edge chunks padded).  A missing
+  record reads as the fill value.  Writes replace whole chunks, copy-on-write.
+
+The external ``attrs`` blob, when an array's attrs outgrow its catalog entry, is
+the chunk record at index :data:`~cartridge.arrayformat.ATTRS_INDEX`.
+
+Every read of stored array bytes goes through :meth:`ArrayData.stored`, the one
+place that knows the bytes are stored raw (so a later per-chunk codec can make
+``view`` refuse encoded data there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .allocator import Allocator
+from .arrayformat import (
+    ATTRS_INDEX,
+    FLAG_ATTRS_EXTERNAL,
+    LAYOUT_CHUNKED,
+    decode_desc,
+)
+from .catalog import Catalog, ChunkRec, Entry
+from .errors import CartridgeError, CorruptionError
+from .kernels.checksum import chunk_checksums
+from .layout import CHECKSUM_SEED, PAGE_SIZE
+from .pager import Pager, checksum
+
+#: Arrays at least this large checksum in a thread while their bytes are copied.
+PARALLEL_CHECKSUM_BYTES = 4 << 20
+
+
+class ArrayData:
+    """Array bytes of one catalog version (see the module doc).
+
+    Parameters
+    ----------
+    pager, catalog, allocator:
+        The layers below (``allocator`` is None for read-only handles).
+    chunk_size:
+        The container's byte-chunk size (contiguous layout).
+    """
+
+    def __init__(self, pager: Pager, catalog: Catalog, allocator: Allocator | None,
+                 chunk_size: int) -> None:
+        self.pager = pager
+        self.cat = catalog
+        self.alloc = allocator
+        self.chunk = chunk_size
+
+    def stored(self, rec: ChunkRec) -> memoryview:
+        """The stored bytes of one chunk record, as they are on the mapped pages."""
+        return self.pager.data(rec[0], rec[1])[: rec[2]]
+
+    # ------------------------------------------------------------ contiguous
+    def write_extent(self, file_id: int, data: memoryview, generation: int) -> int:
+        """Store ``data`` in one new run of pages; return its first page (0 if empty)."""
+        n = len(data)
+        if n == 0:
+            return 0
+        npages = -(-n // PAGE_SIZE)
+        start = self.alloc.alloc(npages)
+        # Checksums from the caller's bytes, not the fresh pages (reading those
+        # back through the map would fault every page in a second time); for a
+        # large array the kernel (nogil) runs in a thread beside the copy.
+        src = np.frombuffer(data, np.uint8)
+        seed = np.uint64(CHECKSUM_SEED)
+        if n >= PARALLEL_CHECKSUM_BYTES:
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(chunk_checksums, src, self.chunk, seed)
+                self.pager.write_data(start, data)
+                sums = pending.result()
+        else:
+            self.pager.write_data(start, data)
+            sums = chunk_checksums(src, self.chunk, seed)
+        per = self.chunk // PAGE_SIZE
+        for c, total in enumerate(sums):
+            length = min(self.chunk, n - c * self.chunk)
+            self.cat.put_chunk(file_id, c, (start + c * per, -(-length // PAGE_SIZE), length,
+                                            int(total), generation))
+        return start
+
+    def fill_extent(self, file_id: int, nbytes: int, item: bytes, generation: int) -> None:
+        """Store ``nbytes`` of ``item`` repeated in one new run of pages, chunk by
+        chunk (a fill-valued dataset never exists whole in memory); chunks with
+        the same contents share one checksum computation."""
+        if nbytes == 0:
+            return
+        ch = self.chunk
+        start = self.alloc.alloc(-(-nbytes // PAGE_SIZE))
+        k = len(item)
+        tile = item * (ch // k + 2)
+        sums: dict[tuple[int, int], int] = {}
+        for c in range(-(-nbytes // ch)):
+            length = min(ch, nbytes - c * ch)
+            o = c * ch % k
+            piece = memoryview(tile)[o : o + length]
+            page = start + c * (ch // PAGE_SIZE)
+            self.pager.write_data(page, piece)
+            total = sums.get((o, length))
+            if total is None:
+                total = sums[(o, length)] = checksum(np.frombuffer(piece, np.uint8))
+            self.cat.put_chunk(file_id, c, (page, -(-length // PAGE_SIZE), length, total,
+                                            generation))
+
+    def extent(self, entry: Entry, nbytes: int) -> tuple[int, int]:
+        """``(first page, pages)`` of a contiguous array's run of ``nbytes`` bytes."""
+        rec = self.cat.chunk(entry.file_id, 0)
+        if rec is None or not rec[0]:
+            raise CorruptionError(f"array data of file id {entry.file_id} is missing")
+        self.stored(rec)
+        npages = -(-nbytes // PAGE_SIZE)
+        self.pager._bounds(rec[0], npages)
+        return rec[0], npages
+
+    # --------------------------------------------------------------- chunked
+    def get_chunk(self, file_id: int, index: int) -> memoryview | None:
+        """Stored bytes of chunk ``index``, or None for a missing chunk."""
+        rec = self.cat.chunk(file_id, index)
+        return None if rec is None or not rec[0] else self.stored(rec)
+
+    def chunk_items(self, file_id: int) -> Iterator[tuple[int, memoryview]]:
+        """``(index, stored bytes)`` of every data chunk of a chunked dataset."""
+        for idx, rec in self.cat.chunks(file_id, 0, ATTRS_INDEX):
+            if rec[0]:
+                yield idx, self.stored(rec)
+
+    def put_chunk(self, file_id: int, index: int, data: memoryview | bytes,
+                  generation: int) -> None:
+        """Copy-on-write chunk ``index``: new pages for ``data``, the old ones freed."""
+        n = len(data)
+        npages = -(-n // PAGE_SIZE)
+        start = self.alloc.alloc(npages) if n else 0
+        total = 0
+        if n:
+            self.pager.write_data(start, data)
+            total = checksum(self.pager.data_array(start, n))
+        self.drop_chunk(file_id, index)
+        self.cat.put_chunk(file_id, index, (start, npages, n, total, generation))
+
+    def drop_chunk(self, file_id: int, index: int) -> None:
+        """Free chunk ``index`` (nothing if missing)."""
+        rec = self.cat.chunk(file_id, index)
+        if rec is not None:
+            if rec[0]:
+                self.alloc.free(rec[0], rec[1])
+            self.cat.remove_chunk(file_id, index)
+
+    # ----------------------------------------------------------------- attrs
+    def read_attrs(self, file_id: int) -> bytes:
+        """The external attrs blob."""
+        data = self.get_chunk(file_id, ATTRS_INDEX)
+        if data is None:
+            raise CorruptionError(f"attrs of array file id {file_id} are missing")
+        return bytes(data)
+
+
+def array_entry_problem(entry: Entry) -> str | None:
+    """What ``verify`` finds wrong with an array entry's descriptor, or None."""
+    try:
+        desc = decode_desc(entry.inline)
+    except CartridgeError as exc:
+        return str(exc)
+    if desc.layout != LAYOUT_CHUNKED and entry.size != desc.nbytes:
+        return f"array holds {desc.nbytes} bytes, entry says {entry.size}"
+    return None
+
+
+def array_chunk_problem(entry: Entry, idx: int, length: int, chunk_size: int) -> str | None:
+    """What ``verify`` finds wrong with one chunk record of an array, or None."""
+    try:
+        desc = decode_desc(entry.inline)
+    except CartridgeError:
+        return None  # reported once by array_entry_problem
+    if idx == ATTRS_INDEX:
+        return None if desc.flags & FLAG_ATTRS_EXTERNAL else "attrs blob the entry does not use"
+    if desc.layout == LAYOUT_CHUNKED:
+        return None if length == desc.chunk_nbytes else (
+            f"{length} bytes, the chunk shape needs {desc.chunk_nbytes}")
+    if idx * chunk_size >= max(entry.size, 1) or length > chunk_size:
+        return f"lies outside the array's {entry.size} bytes"
+    return None
