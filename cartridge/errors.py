@@ -31,6 +31,9 @@ __all__ = [
     "ClosedError",
     "MetadataError",
     "StaleFileError",
+    "SnapshotNotFoundError",
+    "LockingUnsupportedError",
+    "SnapshotExistsError",
 ]
 
 
@@ -173,3 +176,20 @@ class ClosedError(CartridgeError, builtins.ValueError):
 
 class MetadataError(CartridgeError, builtins.ValueError):
     """User metadata that cannot be stored (bad type, or too large)."""
+
+
+class SnapshotNotFoundError(NotFoundError):
+    """No snapshot of that name exists (it was never taken, or was deleted)."""
+
+
+class SnapshotExistsError(FileExistsError):
+    """A snapshot of that name already exists; delete it first or pick another."""
+
+
+class LockingUnsupportedError(LockedError):
+    """The filesystem does not support the file locks Cartridge uses.
+
+    Raised with ``locking=True`` (the default), typically on a network
+    filesystem; ``locking="best-effort"`` then proceeds without locks, and
+    ``locking=False`` never takes them.
+    """

@@ -34,7 +34,13 @@ import time
 
 import numpy as np
 
-from .errors import ContainerFullError, IsADirectoryError, LockedError, NotFoundError
+from .errors import (
+    ContainerFullError,
+    IsADirectoryError,
+    LockedError,
+    LockingUnsupportedError,
+    NotFoundError,
+)
 from .layout import PAGE_SIZE
 
 #: Once the file is this large, growth adds at most this much at a time instead
@@ -111,10 +117,10 @@ class MappedFile:
                 time.sleep(0.005)
             except OSError as exc:
                 if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise LockedError(
+                    raise LockingUnsupportedError(
                         f"the filesystem holding {self.path!r} does not support "
-                        f"file locks ({exc.strerror}); open with locking=False if "
-                        "you guarantee a single writer yourself"
+                        f"file locks ({exc.strerror}); open with locking=\"best-effort\" or "
+                        "locking=False if you guarantee a single writer yourself"
                     ) from None
                 raise
 

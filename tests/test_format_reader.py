@@ -27,6 +27,7 @@ PAGE_HDR = struct.Struct("<QQQHHI")
 META = struct.Struct("<QQIIQQQQqIIIIQIIQ")
 ENTRY = struct.Struct("<BBHIQqqQ")
 CHUNK = struct.Struct("<QIIQQ")
+SNAPSHOT = struct.Struct("<QQIIQqQQQ")  # section 12
 META_FIELDS = (
     "root_page root_gen tree_depth commit_flags total_pages next_file_id file_count "
     "dir_count committed_ns fm_segments fm_levels fm_nptrs sync_count pending_page "
@@ -96,7 +97,8 @@ def check_path(path: str) -> None:
 
 
 class CartReader:
-    def __init__(self, path: str | os.PathLike, slot: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, slot: int | None = None,
+                 snapshot: str | None = None) -> None:
         with open(path, "rb") as f:
             self.buf = f.read()
         self.mv = memoryview(self.buf)
@@ -115,6 +117,16 @@ class CartReader:
         self.nodes_by_depth: dict[int, int] = {}
         self.cells = self._walk(self.meta["root_page"], self.meta["root_gen"], 0, None, None)
         self._decode_cells()
+        self.live_owners = list(self.owners)
+        if snapshot is not None:  # section 12: read the tree the snapshot record names
+            check(snapshot in self.snapshots, f"no snapshot {snapshot!r}")
+            page, gen, depth, _r, sgen, _t, files, dirs, nfid = self.snapshots[snapshot]
+            self.meta = dict(self.meta, tree_depth=depth, file_count=files, dir_count=dirs,
+                             next_file_id=nfid)
+            self.generation = sgen
+            self.owners = []
+            self.cells = self._walk(page, gen, 0, None, None)
+            self._decode_cells()
 
     # -- pages ---------------------------------------------------------------
     def page(self, n: int) -> memoryview:
@@ -138,7 +150,7 @@ class CartReader:
         )
         check(magic == b"CARTRIDG", "not a container")
         check(xxh64(self.mv[16:PAGE]) == cks, "header checksum mismatch")
-        check(ver == 1 and psize == PAGE, f"version {ver} / page size {psize}")
+        check(ver == 2 and psize == PAGE, f"version {ver} / page size {psize}")
         check(csize % PAGE == 0 and 0 < csize <= 16 << 20, f"chunk_size {csize}")
         check(flags == 0 and not any(self.mv[64:PAGE]), "header reserved bytes not zero")
         self.chunk_size, self.created_ns, self.max_size, self.uuid = csize, created, max_size, uuid
@@ -160,7 +172,8 @@ class CartReader:
         m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 192, 2184)[: m["sync_count"]]]
         check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 192, f"meta {slot}: counts")
         check(not any(refs[m["fm_nptrs"] :].ravel()), f"meta {slot}: unused fm_ptrs not zero")
-        inline = np.frombuffer(p, "<u8", 45, 3720).reshape(15, 3)
+        inline = np.frombuffer(p, "<u8", 44, 3720).reshape(11, 4)
+        check(not any(p[4072:4080]), f"meta {slot}: reserved1 not zero")
         m["pending_inline"] = [tuple(int(x) for x in r) for r in inline]
         m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4080)[0])
         check(not any(p[4088:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
@@ -218,6 +231,7 @@ class CartReader:
     def _decode_cells(self) -> None:
         self.entries: dict[str, Entry] = {}
         self.chunks: dict[int, dict[int, tuple]] = {}
+        self.snapshots: dict[str, tuple] = {}
         for k, v in self.cells:
             if k[:1] == b"\x10":
                 path = k[1:].decode("utf-8")
@@ -241,6 +255,11 @@ class CartReader:
                 check(len(k) == 17 and len(v) == CHUNK.size, f"chunk key/value size {k!r}")
                 fid, idx = struct.unpack(">QQ", k[1:])
                 self.chunks.setdefault(fid, {})[idx] = CHUNK.unpack(v)
+            elif k[:1] == b"\x30":
+                check(len(k) > 1 and len(v) == SNAPSHOT.size, f"snapshot key/value size {k!r}")
+                rec = SNAPSHOT.unpack(v)
+                check(rec[3] == 0 and rec[4] < self.generation, f"snapshot {k!r}: fields")
+                self.snapshots[k[1:].decode("utf-8")] = rec
             else:
                 raise FormatViolation(f"unknown key space {k[:1]!r}")
         for path in self.entries:
@@ -315,23 +334,25 @@ class CartReader:
         m, recs = self.meta, []
         if m["pending_npages"] == 0:  # section 9: kept inline in the meta page
             n = m["pending_count"]
-            check(m["pending_page"] == 0 and n <= 15, "inline pending list")
+            check(m["pending_page"] == 0 and n <= 11, "inline pending list")
             check(not any(map(any, m["pending_inline"][n:])), "unused pending_inline not zero")
             recs = m["pending_inline"][:n]
-            for gen, start, count in recs:
-                check(gen <= self.generation and count > 0, f"pending record {gen, start, count}")
+            for gen, start, count, birth in recs:
+                check(birth < gen <= self.generation and count > 0,
+                      f"pending record {gen, start, count, birth}")
                 self.owners.append((start, count, f"pending run g{gen}"))
             return recs
         for i in range(m["pending_npages"]):
             pno = m["pending_page"] + i
             p, _, cnt = self.headed(pno, T_PENDING)
-            check(cnt <= 169 and not any(p[32 + 24 * cnt :]), f"pending page {pno}")
-            arr = np.frombuffer(p, "<u8", 3 * cnt, 32).reshape(cnt, 3)
+            check(cnt <= 127 and not any(p[32 + 32 * cnt :]), f"pending page {pno}")
+            arr = np.frombuffer(p, "<u8", 4 * cnt, 32).reshape(cnt, 4)
             recs += [tuple(int(x) for x in r) for r in arr]
             self.owners.append((pno, 1, "pending list"))
         check(len(recs) == m["pending_count"], "pending_count mismatch")
-        for gen, start, count in recs:
-            check(gen <= self.generation and count > 0, f"pending record {gen, start, count}")
+        for gen, start, count, birth in recs:
+            check(birth < gen <= self.generation and count > 0,
+                  f"pending record {gen, start, count, birth}")
             self.owners.append((start, count, f"pending run g{gen}"))
         return recs
 
@@ -633,7 +654,7 @@ def test_multi_page_pending_list(tmp_path):
     for i in range(0, 800, 2):
         cart.delete(f"/f{i:04d}")
     r = commit_and_check(path, cart, hist)
-    assert r.meta["pending_count"] > 169 and r.meta["pending_npages"] >= 2
+    assert r.meta["pending_count"] > 127 and r.meta["pending_npages"] >= 2
     cart.write("/new", pattern(100000, 1))
     commit_and_check(path, cart, hist)
     cart.close()
@@ -734,8 +755,8 @@ def test_reader_rejects_bad_files(tmp_path):
         path.write_bytes(bytes(bad))
         with pytest.raises(FormatViolation, match=msg):
             CartReader(path)
-    bad = bytearray(good)  # version 2 with a correct header checksum
-    struct.pack_into("<I", bad, 16, 2)
+    bad = bytearray(good)  # version 3 with a correct header checksum
+    struct.pack_into("<I", bad, 16, 3)
     struct.pack_into("<Q", bad, 8, xxh64(bytes(bad[16:PAGE])))
     path.write_bytes(bytes(bad))
     with pytest.raises(FormatViolation, match="version"):
@@ -793,4 +814,42 @@ def test_two_level_free_map_synthetic(tmp_path):
     cart.write("/g", pattern(200000, 2))
     cart.commit()
     assert_matches_library(path, cart)
+    cart.close()
+
+
+def test_snapshots(tmp_path):
+    """Section 12: snapshot records, their trees, and the pages they keep."""
+    path = tmp_path / "snap.cart"
+    cart = cartridge.create(path)
+    hist: dict = {}
+    for i in range(40):
+        cart.write(f"/d/f{i}", pattern(3000 + 7000 * i, i))
+    commit_and_check(path, cart, hist)
+    cart.snapshot("one")
+    views = {"one": lib_view(cart)}
+    for i in range(0, 40, 2):
+        cart.delete(f"/d/f{i}")
+    cart.write("/new", pattern(200000, 3))
+    commit_and_check(path, cart, hist)
+    cart.snapshot("two")
+    views["two"] = lib_view(cart)
+    cart.write_at("/new", 5000, b"changed")
+    r = commit_and_check(path, cart, hist)
+    assert sorted(r.snapshots) == ["one", "two"]
+    pending = [(start, count) for _g, start, count, _b in r.pending()]
+    for name, view in views.items():
+        sr = CartReader(path, snapshot=name)
+        assert_same(my_view(sr), view)
+        with cartridge.open(path, "r", snapshot=name) as snap:
+            assert_same(my_view(sr), lib_view(snap))
+        kept = np.zeros(r.meta["total_pages"], bool)
+        for first, n, _o in r.live_owners:
+            kept[first : first + n] = True
+        for first, n in pending:
+            kept[first : first + n] = True
+        for first, n, owner in sr.owners:
+            assert kept[first : first + n].all(), (name, owner)
+    cart.delete_snapshot("one")
+    r = commit_and_check(path, cart, hist)
+    assert sorted(r.snapshots) == ["two"]
     cart.close()
