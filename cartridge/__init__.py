@@ -10,6 +10,7 @@ See README.md for the tour, ARCHITECTURE.md for the layers and FORMAT.md for
 the bytes on disk.
 """
 
+from .compact import CompactResult
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
     CartridgeError,
@@ -22,12 +23,16 @@ from .errors import (
     InvalidPathError,
     IsADirectoryError,
     LockedError,
+    LockingUnsupportedError,
     MetadataError,
     NotADirectoryError,
     NotFoundError,
     ReadOnlyError,
+    SnapshotExistsError,
+    SnapshotNotFoundError,
     StaleFileError,
 )
+from .snapshots import DiffResult, SnapshotInfo
 from .verify import VerifyReport
 
 __version__ = "0.1.0"
@@ -46,10 +51,16 @@ __all__ = [
     "InvalidPathError",
     "IsADirectoryError",
     "LockedError",
+    "LockingUnsupportedError",
     "MetadataError",
     "NotADirectoryError",
     "NotFoundError",
     "ReadOnlyError",
+    "SnapshotExistsError",
+    "SnapshotNotFoundError",
+    "SnapshotInfo",
+    "DiffResult",
+    "CompactResult",
     "StaleFileError",
     "VerifyReport",
     "create",

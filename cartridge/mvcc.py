@@ -167,7 +167,7 @@ class MVCCMixin:
                            rec.next_file_id)
             return
         _kind, gen, root, files, dirs, next_fid = self._fixed
-        if table is not None and not self._pin_checked(table, gen):
+        if table is not None and not (self._pin_checked(table, gen) and gen == self._gen):
             if not self._held_elsewhere(table, gen):
                 table.unpin()
                 raise StaleFileError(
@@ -273,6 +273,17 @@ class MVCCMixin:
         with self._lock:
             self._check_open()
             return self._table.clear_stale() if self._table is not None else []
+
+    def __del__(self) -> None:
+        # A forgotten read-only handle must not pin its generation (and hold
+        # space) until the process exits.  Writers are left alone: closing
+        # one would commit.
+        if (getattr(self, "mode", None) == "r" and getattr(self, "_pid", None) == os.getpid()
+                and getattr(self, "_closed", True) is False):
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - never raise from a finalizer
+                pass
 
     # ------------------------------------------------------ pickling / fork
     def __getstate__(self) -> dict[str, Any]:
