@@ -124,7 +124,7 @@ class ContainerInfo:
     """``1 - largest_free_run / free_pages``: 0 when free space is one run."""
     pending_pages: int
     """Pages freed by recent commits, returned to the free map at the next one."""
-    holders: tuple = ()
+    holders: list[str] = field(default_factory=list)
     """What keeps pending pages from reuse: one line per live reader, view or
     snapshot pin that can reach some, with the bytes it holds (empty when
     nothing holds space)."""

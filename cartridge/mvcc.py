@@ -236,7 +236,7 @@ class MVCCMixin:
                 if self._table is not None:
                     self._table.unpin()
 
-    def _holders(self, pending: list) -> tuple[str, ...]:
+    def _holders(self, pending: list) -> list[str]:
         """Describe each pin (reader slot or snapshot) that keeps pending pages."""
         pins: list[tuple[int, str]] = []
         if self._table is not None:
@@ -249,7 +249,7 @@ class MVCCMixin:
                        if birth <= gen < freed)
             if held:
                 out.append(f"{who} pins generation {gen}, holding {held * 4096} bytes")
-        return tuple(out)
+        return out
 
     def _use_root(self, gen: int, root: tuple[int, int] | None, files: int, dirs: int,
                   next_fid: int) -> None:
