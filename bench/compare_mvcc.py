@@ -95,7 +95,7 @@ def reader(store: str, path: str, seconds: float, start, queue) -> None:
     elif store == "lmdb":
         import lmdb
 
-        env = lmdb.open(path, readonly=True, lock=True, subdir=True)
+        env = lmdb.open(path, readonly=True, lock=True, subdir=True, map_size=4 * BLOB)
         state = {"txn": env.begin(), "n": 0}
 
         def one() -> None:

@@ -12,7 +12,8 @@ B+tree node is moved by copying its root-to-leaf path (copy-on-write does
 that when the path is dirtied); free-map segments are rewritten.  The old
 pages go to the pending-free list like any other freed page, so a live
 reader, view or snapshot that can reach them keeps them (and the file cannot
-shrink past them until it lets go).  ``max_pages`` bounds the pages moved by
+shrink past them until it lets go).  Pages a snapshot reaches are not moved
+at all: the snapshot keeps the original, so a copy would only add space.  ``max_pages`` bounds the pages moved by
 one call, so a writer can interleave compaction with its own work.
 
 Cutting the file: the logical size (``total_pages``) shrinks with a commit;
@@ -110,14 +111,18 @@ class CompactMixin:
         nodes: list[bytes] = []
         chunks: list[tuple[bytes, tuple]] = []
         store = self._store
+        # A page a snapshot reaches stays where it is whatever we do: moving
+        # it would only add a copy.  (Pages under readers and views are
+        # moved: their old copies stay pending until the pin goes.)
+        newest_snap = max(self._snapshot_generations(), default=-1)
 
         def first_key(node: Any) -> bytes | None:
             while not node.leaf:
                 node = store.load(node.vals[0])
             return node.keys[0] if node.keys else None
 
-        def visit(page: int, _gen: int, node: Any, _depth: int) -> None:
-            if page >= boundary:
+        def visit(page: int, gen: int, node: Any, _depth: int) -> None:
+            if page >= boundary and gen > newest_snap:
                 key = first_key(node)
                 if key is not None:
                     nodes.append(key)
@@ -125,7 +130,7 @@ class CompactMixin:
                 for key, val in zip(node.keys, node.vals):
                     if key[:1] == KEY_CHUNK:
                         rec = CHUNK_STRUCT.unpack(val)
-                        if rec[0] and rec[0] + rec[1] > boundary:
+                        if rec[0] and rec[0] + rec[1] > boundary and rec[4] > newest_snap:
                             chunks.append((key, rec))
 
         self._tree.walk(visit)

@@ -430,3 +430,20 @@ def test_killed_reader_is_reported_cleared_and_space_reused(tmp_path):
     assert os.path.getsize(path) == grown  # space is reused
     assert w.info().holders == [] and w.verify().ok
     w.close()
+
+
+def test_compact_leaves_snapshot_pages_in_place(tmp_path):
+    path = tmp_path / "c.cart"
+    c, kept = _fragmented(path, 150)
+    c.snapshot("s")
+    before = {p: c.read(p) for p in kept}
+    size = os.path.getsize(path)
+    result = c.compact()
+    assert result.moved_pages < 10  # only pages born after the snapshot
+    assert os.path.getsize(path) <= size
+    assert {p: c.read(p) for p in kept} == before and c.verify().ok
+    c.delete_snapshot("s")
+    c.compact()
+    live = sum(len(v) for v in before.values())
+    assert os.path.getsize(path) <= 1.10 * live + 64 * 4096
+    c.close()
