@@ -278,8 +278,9 @@ class Cartridge(MVCCMixin, SnapshotMixin, CompactMixin):
             if self._pid != os.getpid():
                 # Forked or unpickled: drop what was inherited, never commit
                 # or release the parent's transaction, slot or lock.
-                self._closed = True
-                self._reopen()
+                if not self._closed:
+                    self._drop_inherited()
+                self._pid = os.getpid()
                 return
             if self._closed:
                 return

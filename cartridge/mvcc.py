@@ -312,14 +312,19 @@ class MVCCMixin:
         with self._lock:
             if self._pid == os.getpid():
                 return
-            if self._table is not None:
-                self._table.detach()
-                self._table = None
-            if self._mf is not None:
-                self._mf.close()
-                self._mf = None
-            self._pid = os.getpid()
-            if self._closed:
+            if self._closed:  # nothing inherited is open
+                self._pid = os.getpid()
                 return
-            self._closed = True
+            self._drop_inherited()
             type(self).__init__(self, self.path, self.mode, _fixed=self._fixed, **self._options)
+
+    def _drop_inherited(self) -> None:
+        """Forget what a forked child inherited, without releasing the parent's."""
+        if self._table is not None:
+            self._table.detach()
+            self._table = None
+        if self._mf is not None:
+            self._mf.close()
+            self._mf = None
+        self._closed = True
+        self._pid = os.getpid()

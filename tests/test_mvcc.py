@@ -447,3 +447,31 @@ def test_compact_leaves_snapshot_pages_in_place(tmp_path):
     live = sum(len(v) for v in before.values())
     assert os.path.getsize(path) <= 1.10 * live + 64 * 4096
     c.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_with_writer_and_closed_handles(tmp_path):
+    path = tmp_path / "f.cart"
+    w = cartridge.create(path)
+    w.write("/f", b"parent")
+    w.commit()
+    done = cartridge.open(path, "r")
+    done.close()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            done.close()  # closed before the fork: nothing to do
+            w.write("/g", b"child")  # needs the writer lock the parent holds
+            code = 1
+        except cartridge.LockedError:
+            pass
+        finally:
+            w.close()  # must not commit or unlock the parent's transaction
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    w.write("/h", b"still mine")
+    w.commit()
+    assert w.read("/f") == b"parent" and not w.exists("/g")
+    w.close()
