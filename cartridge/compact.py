@@ -13,8 +13,9 @@ that when the path is dirtied); free-map segments are rewritten.  The old
 pages go to the pending-free list like any other freed page, so a live
 reader, view or snapshot that can reach them keeps them (and the file cannot
 shrink past them until it lets go).  Pages a snapshot reaches are not moved
-at all: the snapshot keeps the original, so a copy would only add space.  ``max_pages`` bounds the pages moved by
-one call, so a writer can interleave compaction with its own work.
+at all: the snapshot keeps the original, so a copy would only add space.
+``max_pages`` bounds the pages moved by one call, so a writer can interleave
+compaction with its own work.
 
 Cutting the file: the logical size (``total_pages``) shrinks with a commit;
 the file itself is truncated only to the larger size of the two meta pages,
