@@ -84,6 +84,12 @@ class SnapshotInfo:
     dir_count: int
     """Directories in the snapshot."""
 
+    def __getitem__(self, name: str) -> Any:
+        """Dict-style access to a field: ``info["generation"]``."""
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
 
 @dataclass(frozen=True, slots=True)
 class DiffResult:
@@ -98,6 +104,12 @@ class DiffResult:
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
+
+    def __getitem__(self, name: str) -> list[str]:
+        """Dict-style access: ``diff["added"]``."""
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
 
 
 def _key(name: Any) -> bytes:

@@ -475,3 +475,15 @@ def test_fork_with_writer_and_closed_handles(tmp_path):
     w.commit()
     assert w.read("/f") == b"parent" and not w.exists("/g")
     w.close()
+
+
+def test_result_objects_allow_dict_access(tmp_path):
+    with cartridge.create(tmp_path / "d.cart") as c:
+        c.write("/a", b"1")
+        info = c.snapshot("s")
+        assert info["name"] == "s" and info["generation"] == info.generation
+        c.write("/b", b"2")
+        d = c.diff("s")
+        assert d["added"] == ["/b"] and d["removed"] == [] and d["changed"] == []
+        with pytest.raises(KeyError):
+            d["nope"]
