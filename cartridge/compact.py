@@ -69,8 +69,14 @@ class CompactMixin:
         takes); call again to continue.  Pending changes are committed
         first.  ``callback(moved, to_move)`` reports progress.
         """
-        if max_pages is not None and (isinstance(max_pages, bool) or int(max_pages) < 1):
-            raise ValueError(f"max_pages must be a positive int or None, got {max_pages!r}")
+        if max_pages is not None:
+            if isinstance(max_pages, bool) or not isinstance(max_pages, (int, np.integer)):
+                raise TypeError(f"max_pages must be an int or None, got {max_pages!r}")
+            if max_pages < 1:
+                raise ValueError(f"max_pages must be at least 1, got {max_pages}")
+            max_pages = int(max_pages)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
         with self._lock:
             self._check_writable()
             self.commit()

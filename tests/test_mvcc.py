@@ -487,3 +487,25 @@ def test_result_objects_allow_dict_access(tmp_path):
         assert d["added"] == ["/b"] and d["removed"] == [] and d["changed"] == []
         with pytest.raises(KeyError):
             d["nope"]
+
+
+JUNK = [None, True, -1, 0, 2**70, 1.5, float("nan"), "", "\x00", "x" * 300, b"s", [1], {}, object()]
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_junk_arguments_to_new_calls(tmp_path, junk):
+    with cartridge.create(tmp_path / "j.cart") as c:
+        c.write("/keep", b"precious")
+        c.commit()
+        c.snapshot("s")
+        calls = [lambda: c.snapshot(junk), lambda: c.restore(junk),
+                 lambda: c.delete_snapshot(junk), lambda: c.diff(junk),
+                 lambda: c.diff("s", junk), lambda: c.compact(max_pages=junk),
+                 lambda: c.compact(callback=junk)]
+        for call in calls:
+            try:
+                call()
+            except (cartridge.CartridgeError, TypeError, ValueError):
+                pass
+        assert c.read("/keep") == b"precious" and c.verify().ok
+        assert [s.name for s in c.snapshots()][:1] == ["s"]
