@@ -11,6 +11,7 @@ the bytes on disk.
 """
 
 from .arrays import Dataset
+from .compact import CompactResult
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
     CartridgeError,
@@ -24,15 +25,19 @@ from .errors import (
     IsADirectoryError,
     IsAnArrayError,
     LockedError,
+    LockingUnsupportedError,
     MetadataError,
     NotADirectoryError,
     NotAnArrayError,
     NotContiguousError,
     NotFoundError,
     ReadOnlyError,
+    SnapshotExistsError,
+    SnapshotNotFoundError,
     StaleFileError,
     UnsupportedDtypeError,
 )
+from .snapshots import DiffResult, SnapshotInfo
 from .verify import VerifyReport
 
 __version__ = "0.1.0"
@@ -53,12 +58,18 @@ __all__ = [
     "IsADirectoryError",
     "IsAnArrayError",
     "LockedError",
+    "LockingUnsupportedError",
     "MetadataError",
     "NotADirectoryError",
     "NotAnArrayError",
     "NotContiguousError",
     "NotFoundError",
     "ReadOnlyError",
+    "SnapshotExistsError",
+    "SnapshotNotFoundError",
+    "SnapshotInfo",
+    "DiffResult",
+    "CompactResult",
     "StaleFileError",
     "UnsupportedDtypeError",
     "VerifyReport",

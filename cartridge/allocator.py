@@ -16,11 +16,20 @@ Why frees are *pending*: a page freed by commit ``g`` is still reachable from
 commit ``g-1``, which is the fallback if commit ``g`` turns out torn, and which a
 reader may still be reading.  Such pages stay marked used and are listed with
 ``g`` in the pending-free list until no one can need ``g-1`` any more
-(``release``); only then do they return to the bitmap.  Pages allocated and
+(``release``); only then do they return to the bitmap.  Each record also keeps
+the *birth* generation of its pages (from the node reference or chunk record
+that pointed to them): a run born at ``b`` and freed at ``f`` is reachable
+from commit ``s`` exactly when ``b <= s < f``, so a snapshot or a long-lived
+reader pinning ``s`` holds back only the pages it can reach, and the file does
+not grow without bound behind it.  Pages allocated and
 freed inside one transaction were never durable and are free at once.
 """
 
 from __future__ import annotations
+
+import weakref
+from bisect import bisect_left
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -62,6 +71,10 @@ class Allocator:
     def __init__(self, pager: Pager, meta: np.ndarray, max_size: int | None) -> None:
         self.pager = pager
         self.max_size = max_size
+        self.limit = 0  # when set (compaction), look below this page first
+        # Runs a live view reads that were fresh when it was taken (see hold):
+        # (generation, start, count, weak reference to the view's array).
+        self.held: list[tuple[int, int, int, weakref.ref]] = []
         self._load(meta)
 
     # ------------------------------------------------------------------ load
@@ -107,20 +120,20 @@ class Allocator:
         body = self.pager.read_headed(page, PT_FREEMAP, gen)
         return np.frombuffer(body[32 : 32 + FM_WORDS * 8], np.uint64)
 
-    def _load_pending(self, meta: np.ndarray) -> list[tuple[int, int, int]]:
+    def _load_pending(self, meta: np.ndarray) -> list[tuple[int, int, int, int]]:
         start, npages = int(meta["pending_page"]), int(meta["pending_npages"])
         count = int(meta["pending_count"])
         if not npages:
             if count > META_PENDING_INLINE:
                 raise CorruptionError("meta page claims too many inline pending records", page=1)
             recs = meta["pending_inline"][:count]
-            return [(int(r["generation"]), int(r["start"]), int(r["count"])) for r in recs]
-        out: list[tuple[int, int, int]] = []
+            return [_pending_rec(r) for r in recs]
+        out: list[tuple[int, int, int, int]] = []
         for i in range(npages):
             body = self.pager.read_headed(start + i, PT_PENDING, None)
             k = self.pager.header_of(start + i)[5]
             recs = np.frombuffer(body[32 : 32 + k * PENDING_ENTRY.itemsize], PENDING_ENTRY)
-            out.extend((int(r["generation"]), int(r["start"]), int(r["count"])) for r in recs)
+            out.extend(_pending_rec(r) for r in recs)
         if len(out) != count:
             raise CorruptionError("pending-free list does not match the meta page", page=start)
         return out
@@ -128,8 +141,7 @@ class Allocator:
     def _reset_txn(self) -> None:
         self.dirty_segs: set[int] = set()
         self.fresh_runs: list[tuple[int, int]] = []
-        self.txn_freed: list[tuple[int, int]] = []
-        self.held: list[tuple[int, int, int]] = []
+        self.txn_freed: list[tuple[int, int, int]] = []
 
     # ------------------------------------------------------------- bit twiddling
     def _touch(self, start: int, count: int) -> None:
@@ -175,9 +187,23 @@ class Allocator:
         self._touch(start, count)
 
     # ---------------------------------------------------------------- public
+    def _search_end(self) -> int:
+        """Allocation looks below this page first (compaction lowers it)."""
+        return min(self.nbits, self.limit) if self.limit else self.nbits
+
+    def alloc_below(self, n: int, end: int) -> int | None:
+        """Allocate ``n`` contiguous pages entirely below page ``end``, or None."""
+        start = int(kb.find_best_fit(self.words, min(end, self.nbits), n))
+        if start < 0:
+            return None
+        self._take(start, n)
+        return start
+
     def alloc(self, n: int) -> int:
         """Allocate ``n`` contiguous pages (best fit); return the first page."""
-        start = int(kb.find_best_fit(self.words, self.nbits, n))
+        start = int(kb.find_best_fit(self.words, self._search_end(), n))
+        if start < 0 and self.limit:
+            start = int(kb.find_best_fit(self.words, self.nbits, n))
         if start < 0:
             start = self._extend(n)
         self._take(start, n)
@@ -187,14 +213,15 @@ class Allocator:
         """Allocate ``n`` single pages, contiguous if possible; return them sorted."""
         if n == 0:
             return []
-        start = int(kb.find_best_fit(self.words, self.nbits, n))
+        end = self._search_end()
+        start = int(kb.find_best_fit(self.words, end, n))
         if start >= 0:
             self._take(start, n)
             return list(range(start, start + n))
         pages: list[int] = []
         hint = 3
         while len(pages) < n:
-            page = int(kb.find_first_fit(self.words, self.nbits, 1, hint))
+            page = int(kb.find_first_fit(self.words, end, 1, hint))
             if page < 0:
                 break
             self._take(page, 1)
@@ -205,9 +232,17 @@ class Allocator:
             pages.extend(range(start, start + n - len(pages)))
         return sorted(pages)
 
-    def free(self, start: int, count: int) -> None:
-        """Free a run: at once if this transaction allocated it, else pending."""
+    def free(self, start: int, count: int, birth: int = 0) -> None:
+        """Free a run: at once if this transaction allocated it, else pending.
+
+        ``birth`` is the generation that wrote the run (0 when unknown, which
+        is safe but holds the run behind every older pin).
+        """
         if count <= 0:
+            return
+        if self.holds(start, count):
+            # A live view reads it while pinning an older generation (see hold).
+            self.txn_freed.append((start, count, 0))
             return
         fresh = int(kb.count_used(self.fresh, start, count))
         if fresh == count:
@@ -215,31 +250,78 @@ class Allocator:
             kb.clear_range(self.fresh, start, count)
             self._touch(start, count)
         elif fresh == 0:
-            self.txn_freed.append((start, count))
+            self.txn_freed.append((start, count, birth))
         else:
             for page in range(start, start + count):
-                self.free(page, 1)
+                self.free(page, 1, birth)
 
-    def hold(self, start: int, count: int, generation: int) -> None:
-        """Keep a run this transaction wrote from reuse: a live view reads it.
+    def hold(self, start: int, count: int, generation: int, owner: object) -> None:
+        """Keep a run this transaction wrote from reuse while ``owner`` (a view) lives.
 
-        A later free of the run goes through the pending list like a durable
-        page's (so the view's pin decides when it returns), and a rollback
-        keeps it used and pending at ``generation`` instead of freeing it.
+        The view pins a generation older than the run's birth, so the birth
+        rule alone would not protect the run.  Until ``owner`` is collected, a
+        free of the run (in this transaction or a later one) goes through the
+        pending list with birth 0, so the view's pin decides when it returns,
+        and a rollback that forgets the run keeps it used and pending at
+        ``generation`` instead of freeing it.
         """
-        kb.clear_range(self.fresh, start, count)
-        self.held.append((generation, start, count))
+        self.held.append((generation, start, count, weakref.ref(owner)))
 
-    def release(self, safe_generation: int) -> None:
-        """Return pending pages freed at generations <= ``safe_generation``."""
+    def holds(self, start: int, count: int) -> bool:
+        """True when a live view holds part of the run (see :meth:`hold`)."""
+        return bool(self.held) and any(s < start + count and start < s + c
+                                       for _g, s, c, _r in self._live_held())
+
+    def _live_held(self) -> list[tuple[int, int, int, weakref.ref]]:
+        self.held = [h for h in self.held if h[3]() is not None]
+        return self.held
+
+    def release(self, safe_generation: int, pins: Iterable[int] = ()) -> None:
+        """Return pending runs no commit still in use can reach.
+
+        A run freed at ``f`` and born at ``b`` is released when
+        ``f <= safe_generation`` (the commit that freed it is durable) and no
+        generation in ``pins`` (live readers, views and snapshots) lies in
+        ``[b, f)``.
+        """
+        pins = sorted(set(pins))
         keep = []
-        for gen, start, count in self.pending:
-            if gen <= safe_generation:
+        for rec in self.pending:
+            gen, start, count, birth = rec
+            i = bisect_left(pins, birth)
+            if gen <= safe_generation and (i == len(pins) or pins[i] >= gen):
                 kb.clear_range(self.words, start, count)
                 self._touch(start, count)
             else:
-                keep.append((gen, start, count))
+                keep.append(rec)
         self.pending = keep
+
+    def resurrect(self, pages: np.ndarray) -> None:
+        """Take ``pages`` (sorted, all pending) back into use: restore reuses them."""
+        if not pages.size:
+            return
+        keep = []
+        for gen, start, count, birth in self.pending:
+            lo, hi = np.searchsorted(pages, [start, start + count])
+            if lo == hi:
+                keep.append((gen, start, count, birth))
+                continue
+            mask = np.ones(count, bool)
+            mask[pages[lo:hi] - start] = False
+            for s, c in _runs(np.flatnonzero(mask) + start):
+                keep.append((gen, s, c, birth))
+        self.pending = keep
+
+    def shrink(self) -> int:
+        """Cut the logical end to just past the last used page; return it."""
+        used_words = np.flatnonzero(self.words[: -(-self.nbits // 64)])
+        if used_words.size:
+            w = int(used_words[-1])
+            end = w * 64 + int(self.words[w]).bit_length()
+        else:
+            end = 3
+        self.nbits = min(self.nbits, end)
+        return self.nbits
 
     # ---------------------------------------------------------------- commit
     def write_state(self, generation: int) -> tuple[dict, list[int]]:
@@ -252,18 +334,24 @@ class Allocator:
         """
         assigned: dict[int, int] = {}
         nd, np_ = self.dir_run, self.pending_run
-        old_runs = [r for r in (nd, np_) if r[1]]
-        for run in old_runs:
-            self.txn_freed.append(run)
+        for run in (nd, np_):
+            if run[1]:
+                self.txn_freed.append((run[0], run[1], self.pager.header_of(run[0])[2]))
         dir_run = (0, 0)
         pend_run = (0, 0)
+        dropped: set[int] = set()
         while True:
             nseg = _segments(self.nbits)
+            for seg in range(nseg, len(self.fm_ptrs)):  # the container shrank
+                if seg not in dropped:
+                    dropped.add(seg)
+                    self.free(self.fm_ptrs[seg][0], 1, self.fm_ptrs[seg][1])
+            self.dirty_segs = {seg for seg in self.dirty_segs if seg < nseg}
             new_segs = set(range(len(self.fm_ptrs), nseg))
             todo = sorted(seg for seg in self.dirty_segs | new_segs if seg not in assigned)
             for seg in todo:
                 if seg < len(self.fm_ptrs):
-                    self.txn_freed.append((self.fm_ptrs[seg][0], 1))
+                    self.txn_freed.append((self.fm_ptrs[seg][0], 1, self.fm_ptrs[seg][1]))
                 assigned[seg] = self.alloc(1)  # may grow the container: loop again
             if _segments(self.nbits) != nseg:
                 continue
@@ -324,8 +412,8 @@ class Allocator:
         self._staged = (fm_ptrs, pending, pend_run, dir_run)
         return fields, written
 
-    def _pending_entries(self, generation: int) -> list[tuple[int, int, int]]:
-        return self.pending + [(generation, s, c) for s, c in _coalesce(self.txn_freed)]
+    def _pending_entries(self, generation: int) -> list[tuple[int, int, int, int]]:
+        return self.pending + [(generation, s, c, b) for s, c, b in _coalesce(self.txn_freed)]
 
     def committed(self) -> None:
         """The commit whose state ``write_state`` wrote is durable."""
@@ -344,7 +432,9 @@ class Allocator:
         """Forget the transaction: reload changed segments from the durable map.
 
         Returns how many held runs (see :meth:`hold`) were kept pending; the
-        caller must commit that state for it to outlive the handle.
+        caller must commit that state for it to outlive the handle.  Held runs
+        an earlier commit already recorded (used in the durable map) are left
+        alone.
         """
         nbits, fm_ptrs, pending, pend_run, dir_run = self._durable
         for seg in self.dirty_segs:
@@ -359,18 +449,22 @@ class Allocator:
         self.pending = list(pending)
         self.pending_run = pend_run
         self.dir_run = dir_run
-        held = self.held
         self._reset_txn()
-        for generation, start, count in held:
+        kept = 0
+        for generation, start, count, _ref in self._live_held():
+            if (start + count <= self.nbits
+                    and int(kb.count_used(self.words, start, count)) == count):
+                continue
+            kept += 1
             if start + count > self.nbits:
                 self._ensure_capacity(start + count)
                 self._touch(self.nbits, start + count - self.nbits)
                 self.nbits = start + count
             kb.set_range(self.words, start, count)
             self._touch(start, count)
-            self.pending.append((generation, start, count))
-        self.held = held  # until a commit records them, every rollback keeps them again
-        return len(held)
+            # Birth 0: whatever generation the view pins holds the run back.
+            self.pending.append((generation, start, count, 0))
+        return kept
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> tuple[int, int, int]:
@@ -379,12 +473,26 @@ class Allocator:
         return int(runs), int(largest), int(free)
 
 
-def _coalesce(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sort runs of pages and merge adjacent ones."""
-    out: list[tuple[int, int]] = []
-    for start, count in sorted(runs):
-        if out and out[-1][0] + out[-1][1] == start:
-            out[-1] = (out[-1][0], out[-1][1] + count)
+def _coalesce(runs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Sort ``(start, count, birth)`` runs and merge adjacent ones of one birth."""
+    out: list[tuple[int, int, int]] = []
+    for start, count, birth in sorted(runs):
+        if out and out[-1][0] + out[-1][1] == start and out[-1][2] == birth:
+            out[-1] = (out[-1][0], out[-1][1] + count, birth)
         else:
-            out.append((start, count))
+            out.append((start, count, birth))
     return out
+
+
+def _runs(pages: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs ``(start, count)`` of a sorted array of page numbers."""
+    if not pages.size:
+        return []
+    breaks = np.flatnonzero(np.diff(pages) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [pages.size]))
+    return [(int(pages[a]), int(b - a)) for a, b in zip(starts, ends)]
+
+
+def _pending_rec(rec: np.void) -> tuple[int, int, int, int]:
+    return int(rec["generation"]), int(rec["start"]), int(rec["count"]), int(rec["birth"])

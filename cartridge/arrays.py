@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import os
 import threading
 import time
 import weakref
@@ -84,11 +85,15 @@ AUTO_CHUNK_BYTES = 256 * 1024
 
 
 class ViewPins:
-    """Generations read by live views of one handle, published as a reader pin.
+    """Generations read by live views of one handle, published as reader pins.
 
-    Survives the handle: after ``close()`` the reader slot stays claimed until
-    the last view dies.  Finalizers may run in any thread at any moment (even
-    inside another call of this object), hence the reentrant lock.
+    Each distinct generation gets its own slot of the reader table: the writer
+    keeps a page freed at ``f`` and born at ``b`` while some pin lies in
+    ``[b, f)``, so every generation a view reads must be visible, not just
+    the oldest.  Survives the handle: after ``close()`` the slots stay claimed
+    until the last view of their generation dies.  Finalizers may run in any
+    thread at any moment (even inside another call of this object), hence the
+    reentrant lock.
     """
 
     def __init__(self, container_path: str, locking: bool) -> None:
@@ -96,62 +101,61 @@ class ViewPins:
         self._locking = locking
         self._lock = threading.RLock()
         self._counts: dict[int, int] = {}
-        self._table: ReaderTable | None = None
-        self._detached = False
+        self._tables: dict[int, ReaderTable] = {}
+        self._pid = os.getpid()
+
+    def _forked(self) -> bool:
+        """In a forked child the slots are the parent's: forget them, never unpin."""
+        if self._pid == os.getpid():
+            return False
+        self._pid = os.getpid()
+        self._counts = {}
+        self._tables = {}
+        return True
 
     def add(self, generation: int) -> None:
         """A view of ``generation`` was created."""
         with self._lock:
-            if self._locking and self._table is None:
+            self._forked()
+            if self._locking and generation not in self._tables:
                 table = ReaderTable(self._path)
                 try:
                     table.acquire()
+                    # Generation 0 means "not reading" in the table; no view can
+                    # read anything a commit >= 1 freed before generation 1 existed.
+                    table.pin(max(1, generation))
                 except BaseException:
                     table.close()
                     raise
-                self._table = table
+                self._tables[generation] = table
             self._counts[generation] = self._counts.get(generation, 0) + 1
-            self._publish()
 
     def drop(self, generation: int) -> None:
         """A view of ``generation`` was garbage-collected."""
         with self._lock:
+            if self._forked():
+                return
             left = self._counts.get(generation, 0) - 1
+            if left < 0:  # a view inherited across fork: not counted here
+                return
             if left > 0:
                 self._counts[generation] = left
-            else:
-                self._counts.pop(generation, None)
-            self._publish()
+                return
+            self._counts.pop(generation, None)
+            table = self._tables.pop(generation, None)
+            if table is not None:
+                table.unpin()
+                table.close()
 
-    def oldest(self) -> int | None:
-        """Oldest generation a live view reads, or None."""
+    def generations(self) -> list[int]:
+        """Every generation a live view reads."""
         with self._lock:
-            return min(self._counts) if self._counts else None
+            return list(self._counts)
 
     def live(self) -> int:
         """Number of live views."""
         with self._lock:
             return sum(self._counts.values())
-
-    def detach(self) -> None:
-        """The handle closed: release the reader slot once no view is left."""
-        with self._lock:
-            self._detached = True
-            self._publish()
-
-    def _publish(self) -> None:
-        table = self._table
-        if table is None:
-            return
-        if self._counts:
-            # Generation 0 means "not reading" in the table; no view can read
-            # anything a commit >= 1 freed before generation 1 existed.
-            table.pin(max(1, min(self._counts)))
-        else:
-            table.unpin()
-            if self._detached:
-                table.close()
-                self._table = None
 
 
 class Attrs(MutableMapping):
@@ -510,14 +514,9 @@ class ArrayMixin:
             pins = self._vpins = ViewPins(self.path, self._table is not None)
         return pins
 
-    def _views_oldest(self) -> int | None:
+    def _views_generations(self) -> list[int]:
         pins = self.__dict__.get("_vpins")
-        return None if pins is None else pins.oldest()
-
-    def _views_detach(self) -> None:
-        pins = self.__dict__.get("_vpins")
-        if pins is not None:
-            pins.detach()
+        return [] if pins is None else pins.generations()
 
     @property
     def mapping(self) -> np.ndarray:
@@ -827,9 +826,6 @@ def _view_of(cart: Cartridge, p: str) -> np.ndarray:
     pins = cart._view_pins()
     gen = cart._gen
     alloc = cart._alloc
-    if alloc is not None:
-        if kb.count_used(alloc.fresh, page, npages):
-            alloc.hold(page, npages, gen + 1)
     pins.add(gen)
     try:
         flat = np.frombuffer(cart._mf.view.toreadonly(), desc.dtype, count=desc.size,
@@ -838,6 +834,9 @@ def _view_of(cart: Cartridge, p: str) -> np.ndarray:
         pins.drop(gen)
         raise
     weakref.finalize(flat, pins.drop, gen)
+    if alloc is not None and (kb.count_used(alloc.fresh, page, npages)
+                              or alloc.holds(page, npages)):
+        alloc.hold(page, npages, gen + 1, flat)
     return flat.reshape(desc.shape, order=desc.order)
 
 

@@ -246,11 +246,12 @@ class BTree:
     root:
         The durable root ref, or None for an empty tree.
     free:
-        Called with ``(page, 1)`` when copy-on-write replaces a clean node.
+        Called with ``(page, 1, generation)`` when copy-on-write replaces a
+        clean node.
     """
 
     def __init__(self, store: NodeStore, root: ChildRef | None,
-                 free: Callable[[int, int], None] | None = None) -> None:
+                 free: Callable[[int, int, int], None] | None = None) -> None:
         self.store = store
         self.root: Node | ChildRef | None = root
         self.free = free
@@ -325,7 +326,7 @@ class BTree:
             return ref
         node = self.store.load(ref).copy()
         if self.free is not None:
-            self.free(ref[0], 1)
+            self.free(ref[0], 1, ref[1])
         return node
 
     def _descend(self, key: bytes) -> tuple[Node, list[tuple[Node, int]]]:

@@ -55,6 +55,7 @@ from tqdm.utils import CallbackIOWrapper
 
 import cartridge
 
+from . import cli_mvcc
 from .container import ContainerInfo, FileInfo
 from .errors import (
     CartridgeError,
@@ -435,8 +436,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             report = cart.verify(data=args.data)
     except (CorruptionError, FormatError) as exc:
         report = VerifyReport(ok=False, problems=[f"cannot open the container: {exc}"])
+    stale = cli_mvcc.stale_readers(args.cart)
     if args.json:
-        print(json.dumps(dataclasses.asdict(report), indent=2))
+        print(json.dumps(dict(dataclasses.asdict(report), stale_readers=stale), indent=2))
     elif report.ok:
         checked = f", {human_size(report.data_bytes_checked)} of data" if args.data else ""
         print(f"OK: generation {report.generation}, {report.files} files, {report.dirs} dirs, "
@@ -445,6 +447,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"FAILED: {len(report.problems)} problem(s)")
         for problem in report.problems:
             print(f"  {problem}")
+    for line in [] if args.json else stale:
+        print(f"warning: {line}")
     return 0 if report.ok else 1
 
 
@@ -495,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cart", help="container file")
     p.add_argument("--data", action="store_true", help="also verify every data checksum")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    cli_mvcc.add_commands(command)
     return parser
 
 

@@ -20,11 +20,10 @@ thread for parallel reads.
 from __future__ import annotations
 
 import builtins
-import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +35,7 @@ from .arrayformat import decode_desc
 from .arrays import ArrayMixin
 from .btree import BTree, Node, NodeStore
 from .catalog import Catalog, Entry, decode_metadata, encode_metadata
+from .compact import CompactMixin
 from .errors import (
     ClosedError,
     ContainerFullError,
@@ -68,49 +68,14 @@ from .layout import (
     PT_LEAF,
 )
 from .mapfile import MappedFile
+from .mvcc import MVCCMixin, _fence, _read_op, check_locking, open_locked
 from .pager import Pager
 from .readers import ReaderSlot, ReaderTable
+from .snapshots import SnapshotMixin
 
 __all__ = ["Cartridge", "FileInfo", "ContainerInfo", "create", "open"]
 
 _MODES = ("r", "r+", "a")
-
-
-_FENCE_LOCK = threading.Lock()
-
-
-def _fence() -> None:
-    """A full memory barrier: taking a lock is an atomic read-modify-write."""
-    _FENCE_LOCK.acquire()
-    _FENCE_LOCK.release()
-
-
-def _read_op(method: Callable) -> Callable:
-    """Run a read method under the handle lock, on one pinned generation.
-
-    A read-only handle first moves to the newest commit, then pins it in the
-    reader table for the duration of the call (see ``readers.py``), so the
-    writer cannot reuse a page the call may still read.  A read-write handle
-    reads its own transaction and needs no pin.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: Cartridge, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            self._check_open()
-            table = self._table
-            if self._alloc is not None:
-                return method(self, *args, **kwargs)
-            if table is None:
-                self._refresh_if_stale()
-                return method(self, *args, **kwargs)
-            self._pin(table)
-            try:
-                return method(self, *args, **kwargs)
-            finally:
-                table.unpin()
-
-    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +139,10 @@ class ContainerInfo:
     """``1 - largest_free_run / free_pages``: 0 when free space is one run."""
     pending_pages: int
     """Pages freed by recent commits, returned to the free map at the next one."""
+    holders: list[str] = field(default_factory=list)
+    """What keeps pending pages from reuse: one line per live reader, view or
+    snapshot pin that can reach some, with the bytes it holds (empty when
+    nothing holds space)."""
 
     def __getitem__(self, name: str) -> Any:
         """Dict-style access to a field: ``info["free"]``."""
@@ -186,30 +155,34 @@ class ContainerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class Cartridge(ArrayMixin):
+class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
-                 max_size: int | None = None, locking: bool = True, timeout: float = 0.0,
-                 cache_nodes: int = 16384, _create: bool = False,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 max_size: int | None = None, locking: bool | str = True,
+                 timeout: float = 0.0, cache_nodes: int = 16384,
+                 snapshot: str | None = None, _create: bool = False,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, _fixed: Any = None) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         _check_sizes(max_size, chunk_size)
+        check_locking(locking)
+        if snapshot is not None:
+            if mode != "r":
+                raise ValueError("snapshots open read-only: pass mode='r' with snapshot=")
+            _fixed = ("snapshot", snapshot)
         self.path = os.fspath(path)
         self.mode = mode
         self._lock = threading.RLock()
         self._closed = True
+        self._pid = os.getpid()
+        self._options = {"max_size": max_size, "locking": locking, "timeout": timeout,
+                         "cache_nodes": cache_nodes}
+        self._fixed = _fixed
         writable = mode != "r"
         create_file = _create or (mode == "a" and not os.path.exists(self.path))
-        self._mf = MappedFile(self.path, writable=writable, create=create_file,
-                              locking=locking, timeout=timeout)
-        self._table: ReaderTable | None = None
+        self._mf, self._table = open_locked(self.path, writable, create_file, locking, timeout)
         try:
-            if locking:
-                self._table = ReaderTable(self.path)
-                if not writable:
-                    self._table.acquire()
             if create_file:
                 Pager.format_new(self._mf, chunk_size, max_size or 0)
             self._pager = Pager(self._mf)
@@ -218,6 +191,8 @@ class Cartridge(ArrayMixin):
             self._store = NodeStore(self._pager, cache_nodes)
             self._chunk = self._pager.header.chunk_size
             self._load_durable()
+            if self._fixed is not None:
+                self._load_fixed()
         except BaseException:
             if self._table is not None:
                 self._table.close()
@@ -248,13 +223,13 @@ class Cartridge(ArrayMixin):
             # died before syncing): make it durable before reusing the pages
             # it freed, which the older meta page still reaches.
             self._mf.sync()
-            self._alloc.release(self._safe_generation())
+            self._release()
 
-    def _safe_generation(self) -> int:
-        """Newest generation whose freed pages no live reader can still reach."""
-        pins = [self._table.oldest_pin() if self._table is not None else None,
-                self._views_oldest()]
-        return min([self._gen] + [g for g in pins if g is not None])
+    def _release(self) -> None:
+        """Return pending pages that no reader pin, view and snapshot can reach."""
+        pins = self._table.pinned() if self._table is not None else []
+        self._alloc.release(self._gen,
+                            pins + self._views_generations() + self._snapshot_generations())
 
     def _pin(self, table: ReaderTable) -> None:
         """Pin the newest valid commit for one read call.
@@ -288,7 +263,7 @@ class Cartridge(ArrayMixin):
 
     def _refresh_if_stale(self) -> None:
         """Read-only handles follow the newest commit at the time of each call."""
-        if self._alloc is None:
+        if self._alloc is None and self._fixed is None:
             if self._pager.newest_generation() != self._probe:
                 self._mf.remap()
                 self._load_durable()
@@ -301,6 +276,8 @@ class Cartridge(ArrayMixin):
                 self._refresh_if_stale()
 
     def _check_open(self) -> None:
+        if self._pid != os.getpid():
+            self._reopen()  # forked, or unpickled: reopen lazily in this process
         if self._closed:
             raise ClosedError(f"container {self.path!r} is closed")
 
@@ -314,6 +291,13 @@ class Cartridge(ArrayMixin):
     def close(self) -> None:
         """Commit pending changes (read-write handles) and release the file."""
         with self._lock:
+            if self._pid != os.getpid():
+                # Forked or unpickled: drop what was inherited, never commit
+                # or release the parent's transaction, slot or lock.
+                if not self._closed:
+                    self._drop_inherited()
+                self._pid = os.getpid()
+                return
             if self._closed:
                 return
             try:
@@ -321,7 +305,6 @@ class Cartridge(ArrayMixin):
                     self.commit()
             finally:
                 self._closed = True
-                self._views_detach()
                 self._store.clear()
                 if self._table is not None:
                     self._table.close()
@@ -412,7 +395,7 @@ class Cartridge(ArrayMixin):
         self._meta = meta
         self._dirty = False
         self._wrote_data = False
-        alloc.release(self._safe_generation())
+        self._release()
 
     def rollback(self) -> None:
         """Discard every change since the last commit."""
@@ -427,7 +410,7 @@ class Cartridge(ArrayMixin):
             self._dirty = bool(kept)  # pages live views read stay pending: commit that
             self._wrote_data = False
             self._known_dirs.clear()
-            self._alloc.release(self._safe_generation())
+            self._release()
 
     # ------------------------------------------------------------- helpers
     def _entry(self, path: str) -> Entry | None:
@@ -828,15 +811,10 @@ class Cartridge(ArrayMixin):
     def info(self) -> ContainerInfo:
         """Cheap summary of the container (no tree walk)."""
         file_size = self._mf.file_size()
-        if self._alloc is not None:
-            runs, largest, free_pages = self._alloc.stats()
-            total = self._alloc.nbits
-            pending = sum(c for _g, _s, c in self._alloc.pending)
-        else:
-            alloc = Allocator(self._pager, self._meta, None)
-            runs, largest, free_pages = alloc.stats()
-            total = alloc.nbits
-            pending = sum(c for _g, _s, c in alloc.pending)
+        alloc = self._space_allocator()
+        runs, largest, free_pages = alloc.stats()
+        total = alloc.nbits
+        pending = sum(rec[2] for rec in alloc.pending)
         tail = max(0, file_size // PAGE_SIZE - total)
         return ContainerInfo(
             path=self.path,
@@ -852,6 +830,7 @@ class Cartridge(ArrayMixin):
             largest_free_run=largest,
             fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
             pending_pages=pending,
+            holders=self._holders(alloc.pending),
         )
 
     @_read_op
@@ -859,7 +838,8 @@ class Cartridge(ArrayMixin):
         """Check every reachable page; see :class:`cartridge.verify.VerifyReport`."""
         from .verify import verify
 
-        return verify(self._pager, self._store, self._meta, self._gen, data=data)
+        meta, full = self._own_meta()
+        return verify(self._pager, self._store, meta, self._gen, data=data, free_map=full)
 
 
 # ---------------------------------------------------------------- helpers
@@ -918,7 +898,7 @@ def _refuse_array(path: str, entry: Entry) -> None:
 
 def create(path: str | os.PathLike[str], *, overwrite: bool = False,
            max_size: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           locking: bool = True, timeout: float = 0.0) -> Cartridge:
+           locking: bool | str = True, timeout: float = 0.0) -> Cartridge:
     """Create a new, empty container (16 KiB) and open it read-write."""
     fs_path = os.fspath(path)
     _check_sizes(max_size, chunk_size)
@@ -928,7 +908,7 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
         # Replace, never truncate in place: other processes may still map the
         # old file (truncating it under them is a SIGBUS). Taking the write
         # lock first refuses to pull a container from under a live writer.
-        old = MappedFile(fs_path, writable=True, locking=locking, timeout=timeout)
+        old = MappedFile(fs_path, writable=True, locking=locking is True, timeout=timeout)
         try:
             os.unlink(fs_path)
         finally:
@@ -938,7 +918,16 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
 
 
 def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001
-         locking: bool = True, timeout: float = 0.0, cache_nodes: int = 16384) -> Cartridge:
-    """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create."""
+         locking: bool | str = True, timeout: float = 0.0, cache_nodes: int = 16384,
+         snapshot: str | None = None) -> Cartridge:
+    """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create.
+
+    ``snapshot=name`` (with ``mode="r"``) opens a snapshot taken with
+    :meth:`Cartridge.snapshot`.  ``locking`` is ``True`` (take the writer
+    lock and use the reader table; fail with :class:`LockingUnsupportedError`
+    where the filesystem has no locks), ``"best-effort"`` (the same, but carry
+    on without locks, with a warning, where they are unsupported) or ``False``
+    (no locks: you guarantee that no process writes while another reads).
+    """
     return Cartridge(path, mode, max_size=max_size, locking=locking, timeout=timeout,
-                     cache_nodes=cache_nodes)
+                     cache_nodes=cache_nodes, snapshot=snapshot)

@@ -35,6 +35,9 @@ __all__ = [
     "NotAnArrayError",
     "IsAnArrayError",
     "NotContiguousError",
+    "SnapshotNotFoundError",
+    "LockingUnsupportedError",
+    "SnapshotExistsError",
 ]
 
 
@@ -201,3 +204,18 @@ class IsAnArrayError(CartridgeError, builtins.TypeError):
     def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.filename = path
+class SnapshotNotFoundError(NotFoundError):
+    """No snapshot of that name exists (it was never taken, or was deleted)."""
+
+
+class SnapshotExistsError(FileExistsError):
+    """A snapshot of that name already exists; delete it first or pick another."""
+
+
+class LockingUnsupportedError(LockedError):
+    """The filesystem does not support the file locks Cartridge uses.
+
+    Raised with ``locking=True`` (the default), typically on a network
+    filesystem; ``locking="best-effort"`` then proceeds without locks, and
+    ``locking=False`` never takes them.
+    """

@@ -132,7 +132,7 @@ class FileData:
                 sums.append(checksum(pager.data_array(starts[i], length)))
         for i, c in enumerate(range(c0, c1 + 1)):
             if c in old and old[c][0]:
-                self.alloc.free(old[c][0], old[c][1])
+                self.alloc.free(old[c][0], old[c][1], old[c][4])
             self.cat.put_chunk(entry.file_id, c,
                                (starts[i], npages[i], lengths[i], int(sums[i]), generation))
         entry.size = max(entry.size, end)
@@ -153,7 +153,7 @@ class FileData:
                 if rec[2] > keep:
                     pages = -(-keep // PAGE_SIZE)
                     if rec[0] and pages < rec[1]:
-                        self.alloc.free(rec[0] + pages, rec[1] - pages)
+                        self.alloc.free(rec[0] + pages, rec[1] - pages, rec[4])
                     total = checksum(self.pager.data_array(rec[0], keep)) if rec[0] else 0
                     self.cat.put_chunk(entry.file_id, last, (rec[0], pages, keep, total, rec[4]))
         entry.size = size
@@ -167,5 +167,5 @@ class FileData:
         """Free chunks ``first..`` of a file and delete their records."""
         for idx, rec in list(self.cat.chunks(file_id, first)):
             if rec[0]:
-                self.alloc.free(rec[0], rec[1])
+                self.alloc.free(rec[0], rec[1], rec[4])
             self.cat.remove_chunk(file_id, idx)

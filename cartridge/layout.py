@@ -96,12 +96,15 @@ META_SYNC_MAX = 192
 META_COMMIT_SINGLE_SYNC = 1
 
 #: Pages freed by commit ``generation`` that may still be reachable from an
-#: older commit; they return to the bitmap once that commit is durable and no
-#: reader pins an older one.
-PENDING_ENTRY = np.dtype([("generation", "<u8"), ("start", "<u8"), ("count", "<u8")])
+#: older commit.  ``birth`` is the generation that wrote them (a lower bound is
+#: allowed): the run is reachable from commit ``s`` exactly when
+#: ``birth <= s < generation``, so it returns to the bitmap once that commit is
+#: durable and no reader pin or snapshot lies in that range.
+PENDING_ENTRY = np.dtype([("generation", "<u8"), ("start", "<u8"), ("count", "<u8"),
+                          ("birth", "<u8")])
 #: Pending-free records kept in the meta page itself when they are this few,
 #: so a small commit writes no pending-list page.
-META_PENDING_INLINE = 15
+META_PENDING_INLINE = 11
 
 META = np.dtype(
     [
@@ -124,6 +127,7 @@ META = np.dtype(
         ("fm_ptrs", PAGE_REF, (META_FM_INLINE,)),
         ("sync_pages", "<u8", (META_SYNC_MAX,)),
         ("pending_inline", PENDING_ENTRY, (META_PENDING_INLINE,)),
+        ("reserved1", "<u8"),
         ("sync_digest", "<u8"),  # XXH64 of the listed pages' stored checksums
     ]
 )
@@ -159,6 +163,7 @@ MAX_CELL = 2000
 # Key-space prefixes of the single catalog B+tree.
 KEY_PATH = b"\x10"  # + normalized UTF-8 path  -> ENTRY value
 KEY_CHUNK = b"\x20"  # + file id (u64 BE) + chunk index (u64 BE) -> CHUNK value
+KEY_SNAPSHOT = b"\x30"  # + snapshot name (UTF-8) -> SNAPSHOT value
 
 MAX_PATH_BYTES = 1024
 MAX_NAME_BYTES = 255
@@ -196,6 +201,24 @@ CHUNK = np.dtype(
         ("generation", "<u8"),  # commit generation that wrote the chunk
     ]
 )
+
+
+#: A named snapshot: the catalog tree of one committed generation, kept with
+#: every page it reaches until the snapshot is deleted.
+SNAPSHOT = np.dtype(
+    [
+        ("root_page", "<u8"),  # catalog B+tree root of that commit, 0 = empty tree
+        ("root_generation", "<u8"),  # the root page's generation
+        ("tree_depth", "<u4"),
+        ("reserved", "<u4"),
+        ("generation", "<u8"),  # the commit the snapshot pins
+        ("created_ns", "<i8"),  # when the snapshot was taken
+        ("file_count", "<u8"),
+        ("dir_count", "<u8"),
+        ("next_file_id", "<u8"),
+    ]
+)
+MAX_SNAPSHOT_NAME = 255
 
 
 def struct_of(dtype: np.dtype) -> struct.Struct:
@@ -238,3 +261,4 @@ PAGE_HEADER_STRUCT = struct_of(PAGE_HEADER)
 PAGE_REF_STRUCT = struct_of(PAGE_REF)
 ENTRY_STRUCT = struct_of(ENTRY)
 CHUNK_STRUCT = struct_of(CHUNK)
+SNAPSHOT_STRUCT = struct_of(SNAPSHOT)

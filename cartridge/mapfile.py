@@ -34,7 +34,13 @@ import time
 
 import numpy as np
 
-from .errors import ContainerFullError, IsADirectoryError, LockedError, NotFoundError
+from .errors import (
+    ContainerFullError,
+    IsADirectoryError,
+    LockedError,
+    LockingUnsupportedError,
+    NotFoundError,
+)
 from .layout import PAGE_SIZE
 
 #: Once the file is this large, growth adds at most this much at a time instead
@@ -111,10 +117,10 @@ class MappedFile:
                 time.sleep(0.005)
             except OSError as exc:
                 if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                    raise LockedError(
+                    raise LockingUnsupportedError(
                         f"the filesystem holding {self.path!r} does not support "
-                        f"file locks ({exc.strerror}); open with locking=False if "
-                        "you guarantee a single writer yourself"
+                        f"file locks ({exc.strerror}); open with locking=\"best-effort\" or "
+                        "locking=False if you guarantee a single writer yourself"
                     ) from None
                 raise
 
@@ -178,8 +184,13 @@ class MappedFile:
         """Make every write so far (through the map or the fd) durable."""
         os.fdatasync(self.fd)
 
-    def close(self) -> None:
-        """Drop the map (live views keep their own mapping) and close the fd."""
+    def close(self, unlock: bool = True) -> None:
+        """Drop the map (live views keep their own mapping) and close the fd.
+
+        ``unlock=False`` is for a forked child forgetting what it inherited:
+        the flock belongs to the open file description it shares with the
+        parent, which must keep it.
+        """
         self.buf = np.empty(0, np.uint8)
         self.view = memoryview(b"")
         if self._map is not None:
@@ -188,7 +199,7 @@ class MappedFile:
                 self._map.close()
             self._map = None
         if self.fd >= 0:
-            if self.writable:
+            if self.writable and unlock:
                 # The mmap holds a dup of the fd (same open file description),
                 # so a map kept alive by a view would keep the flock too.
                 with contextlib.suppress(OSError):

@@ -357,6 +357,24 @@ class Pager:
                    _GEN_AT.unpack_from(view, 2 * PAGE_SIZE + 16)[0])
 
     def load_meta(self) -> tuple[int, np.ndarray]:
+        """Pick the valid meta page with the highest generation (see ``_load_meta_once``).
+
+        A read-only handle reads the meta pages while a writer may be
+        rewriting them and reusing the pages an old single-sync meta lists,
+        so both slots can look invalid for a moment.  That is a race, not
+        damage, when the meta generations or the file size moved meanwhile:
+        the load is then retried on a fresh mapping.
+        """
+        while True:
+            probe = (self.newest_generation(), self.mf.file_size())
+            try:
+                return self._load_meta_once()
+            except CorruptionError:
+                if self.mf.writable or probe == (self.newest_generation(), self.mf.file_size()):
+                    raise
+                self.mf.remap()
+
+    def _load_meta_once(self) -> tuple[int, np.ndarray]:
         """Pick the valid meta page with the highest generation.
 
         Returns ``(generation, meta)``; raises :class:`CorruptionError` when

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import LockedError
+from .errors import LockedError, LockingUnsupportedError
 
 LOCK_MAGIC = b"CARTLOCK"
 LOCK_VERSION = 1
@@ -136,9 +136,11 @@ class ReaderTable:
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
                     continue
-                raise LockedError(
+                raise LockingUnsupportedError(
                     f"the filesystem of {self.path!r} does not support the locks the "
-                    f"reader table needs ({exc.strerror}); open with locking=False"
+                    f"reader table needs ({exc.strerror}); open with "
+                    "locking=\"best-effort\" or locking=False if no process writes the "
+                    "container while you read it"
                 ) from None
             self.slot = slot
             self._pin_at = SLOTS_OFFSET + slot * SLOT.itemsize + SLOT.fields["generation"][1]
@@ -171,6 +173,47 @@ class ReaderTable:
             if (oldest is None or gen < oldest) and self._alive(slot):
                 oldest = gen
         return oldest
+
+    def pinned(self) -> list[int]:
+        """Every generation pinned by a live reader (what the writer must keep)."""
+        gens = self.slots["generation"]
+        return sorted({int(gens[slot]) for slot in np.flatnonzero(gens).tolist()
+                       if self._alive(slot)})
+
+    def clear_stale(self) -> list[ReaderSlot]:
+        """Empty the slots of dead owners; return what was cleared.
+
+        A slot is cleared only while holding its lock, so a process claiming
+        it at the same moment is never wiped out.
+        """
+        cleared = []
+        for rec in self.list():
+            if rec.alive:
+                continue
+            try:
+                self._lock(rec.slot, fcntl.F_OFD_SETLK, fcntl.F_WRLCK)
+            except OSError:
+                continue  # claimed meanwhile: alive again
+            try:
+                if int(self.slots[rec.slot]["pid"]) == rec.pid:
+                    self.slots[rec.slot] = (0, 0, 0, 0)
+                    cleared.append(rec)
+            finally:
+                self._lock(rec.slot, fcntl.F_OFD_SETLK, fcntl.F_UNLCK)
+        return cleared
+
+    def detach(self) -> None:
+        """Forget the table in a forked child without touching the parent's slot.
+
+        The child shares the parent's open file description, hence its OFD
+        lock: unlocking here would release the parent's slot.  Closing the
+        descriptor does not (the parent still holds one).
+        """
+        self.slot = -1
+        self.slots = np.empty(0, SLOT)
+        with contextlib.suppress(BufferError):
+            self._map.close()
+        os.close(self.fd)
 
     def list(self) -> list[ReaderSlot]:
         """Every slot that has an owner, live or stale."""

@@ -11,7 +11,11 @@ What is checked, in order:
    bounds, page count matching its length, and (``data=True``) its XXH64;
 4. no page used twice (tree nodes, data, free-map and pending pages);
 5. the free map: every reachable or pending page is marked used, and every
-   page marked used is reachable or pending (otherwise it has leaked).
+   page marked used is reachable or pending (otherwise it has leaked);
+6. every snapshot: its tree is checked like the live one (without the
+   counts), and each page it reaches is either shared with the live tree or
+   inside a pending-free run that the snapshot holds, never free and never
+   used by anything else.
 
 Problems are collected, not raised, so one report names every damaged page.
 """
@@ -35,10 +39,12 @@ from .layout import (
     FM_WORDS,
     KEY_CHUNK,
     KEY_PATH,
+    KEY_SNAPSHOT,
     KIND_DIR,
     KIND_FILE,
     MAX_CELL,
     PAGE_SIZE,
+    SNAPSHOT_STRUCT,
 )
 from .pager import Pager, checksum
 
@@ -64,8 +70,12 @@ class VerifyReport:
 
 
 def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
-           data: bool = True) -> VerifyReport:
-    """Check the commit described by ``meta``; see the module docstring."""
+           data: bool = True, free_map: bool = True) -> VerifyReport:
+    """Check the commit described by ``meta``; see the module docstring.
+
+    ``free_map=False`` checks the tree and data only (a snapshot handle: its
+    tree is not the one the free map describes).
+    """
     problems: list[str] = list(pager.rejected_newer)
     total = int(meta["total_pages"])
     owner = np.zeros(total, np.uint8)  # 1 = reached once
@@ -85,10 +95,38 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
 
     entries: dict[str, Entry] = {}
     chunks: list[tuple[int, int, tuple]] = []
+    snapshots: list[tuple[str, tuple]] = []
     root_page = int(meta["root"]["page"])
     if root_page:
         _walk_tree(pager, store, (root_page, int(meta["root"]["generation"])), generation,
-                   claim, problems, entries, chunks, counters)
+                   claim, problems, entries, chunks, counters, snapshots)
+    problems.extend(_check_entries(entries, chunks, pager, claim, counters, data,
+                                   meta, True))
+    live = owner.astype(bool)
+    pending_mask = None
+    if free_map:
+        pending_mask = _check_free_map(pager, meta, total, owner, claim, problems, counters)
+    for name, rec in snapshots:
+        _check_snapshot(name, rec, pager, store, total, live, pending_mask, problems,
+                        counters, data)
+
+    files = sum(1 for e in entries.values() if e.kind == KIND_FILE)
+    dirs = sum(1 for e in entries.values() if e.kind == KIND_DIR)
+    return VerifyReport(
+        ok=not problems,
+        problems=problems,
+        generation=generation,
+        pages_checked=counters["pages"],
+        files=files,
+        dirs=dirs,
+        data_bytes_checked=counters["data"],
+    )
+
+
+def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: dict,
+                   data: bool, meta: np.ndarray | None, counts: bool) -> list[str]:
+    """Steps 2 and 3 of the module docstring for one tree's cells."""
+    problems: list[str] = []
 
     # entries
     files = dirs = 0
@@ -117,7 +155,7 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
         parent = paths.parent(path)
         if parent != "/" and (parent not in entries or entries[parent].kind != KIND_DIR):
             problems.append(f"{path}: parent directory {parent} is missing")
-    if files != int(meta["file_count"]) or dirs != int(meta["dir_count"]):
+    if counts and (files != int(meta["file_count"]) or dirs != int(meta["dir_count"])):
         problems.append(f"meta page counts {int(meta['file_count'])} files and "
                         f"{int(meta['dir_count'])} dirs; the catalog holds {files} and {dirs}")
 
@@ -150,8 +188,16 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
             if got != stored_sum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")
+    return problems
 
-    # free map
+
+def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarray, claim,
+                    problems: list[str], counters: dict) -> np.ndarray:
+    """Steps 4 and 5: structures of the free map itself, pending runs, leaks.
+
+    Returns the pages inside pending-free runs (what snapshots may hold).
+    """
+    held = np.zeros(total, bool)
     try:
         alloc = Allocator(pager, meta, None)
     except CartridgeError as exc:
@@ -165,8 +211,9 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
             claim(alloc.dir_run[0], alloc.dir_run[1], "free-map directory")
         if alloc.pending_run[1]:
             claim(alloc.pending_run[0], alloc.pending_run[1], "pending-free list")
-        for gen, start, count in alloc.pending:
-            claim(start, count, f"pending free run (generation {gen})")
+        for gen, start, count, _birth in alloc.pending:
+            if claim(start, count, f"pending free run (generation {gen})"):
+                held[start : start + count] = True
         bits = np.unpackbits(alloc.words.view(np.uint8), bitorder="little")[:total]
         reached = owner.astype(bool)
         lost = np.flatnonzero(reached & (bits == 0))
@@ -179,20 +226,45 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
                             f"(leaked), first {leaked[:8].tolist()}")
         if alloc.words.size != int(meta["fm_segments"]) * FM_WORDS:
             problems.append("free map size does not match the meta page")
+    return held
 
-    return VerifyReport(
-        ok=not problems,
-        problems=problems,
-        generation=generation,
-        pages_checked=counters["pages"],
-        files=files,
-        dirs=dirs,
-        data_bytes_checked=counters["data"],
-    )
+
+def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total: int,
+                    live: np.ndarray, pending: np.ndarray | None, problems: list[str],
+                    counters: dict, data: bool) -> None:
+    """Step 6: one snapshot's tree, and that its pages are still kept."""
+    page, gen, _depth, _r, sgen, _created, _files, _dirs, _nfid = rec
+    seen = np.zeros(total, bool)
+    mine: list[str] = []
+
+    def claim(start: int, count: int, what: str) -> bool:
+        what = f"snapshot {name!r}: {what}"
+        if start < 3 or start + count > total:
+            mine.append(f"{what}: pages {start}..{start + count - 1} out of range")
+            return False
+        run = slice(start, start + count)
+        if seen[run].any():
+            mine.append(f"{what}: page(s) {start}..{start + count - 1} used twice")
+            return False
+        seen[run] = True
+        if pending is not None and not (live[run] | pending[run]).all():
+            mine.append(f"{what}: page(s) {start}..{start + count - 1} are neither live nor "
+                        "held in the pending-free list (the snapshot lost them)")
+            return False
+        return True
+
+    entries: dict[str, Entry] = {}
+    chunks: list[tuple[int, int, tuple]] = []
+    if page:
+        _walk_tree(pager, store, (page, gen), sgen, claim, mine, entries, chunks, counters,
+                   [])
+    mine.extend(_check_entries(entries, chunks, pager, claim, counters, data, None, False))
+    problems.extend(m if m.startswith("snapshot") else f"snapshot {name!r}: {m}" for m in mine)
 
 
 def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation: int,
-               claim, problems: list[str], entries: dict, chunks: list, counters: dict) -> None:
+               claim, problems: list[str], entries: dict, chunks: list, counters: dict,
+               snapshots: list) -> None:
     leaf_depths: set[int] = set()
     todo = [(root, 0, b"", None)]
     while todo:
@@ -217,7 +289,7 @@ def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation
         if node.leaf:
             leaf_depths.add(depth)
             for key, val in zip(keys, node.vals):
-                _check_cell(page, key, val, problems, entries, chunks)
+                _check_cell(page, key, val, problems, entries, chunks, snapshots)
             continue
         if len(node.vals) != len(keys) + 1 or not node.vals:
             problems.append(f"B+tree page {page}: {len(node.vals)} children for "
@@ -232,7 +304,7 @@ def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation
 
 
 def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries: dict,
-                chunks: list) -> None:
+                chunks: list, snapshots: list) -> None:
     if len(key) + len(val) > MAX_CELL:
         problems.append(f"B+tree page {page}: cell {key[1:60]!r} is {len(key) + len(val)} "
                         f"bytes, over the {MAX_CELL}-byte limit")
@@ -248,6 +320,8 @@ def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries:
         fid = int.from_bytes(key[1:9], "big")
         idx = int.from_bytes(key[9:17], "big")
         chunks.append((fid, idx, CHUNK_STRUCT.unpack(val)))
+    elif key[:1] == KEY_SNAPSHOT and len(val) == SNAPSHOT_STRUCT.size and len(key) > 1:
+        snapshots.append((key[1:].decode("utf-8", "replace"), SNAPSHOT_STRUCT.unpack(val)))
     else:
         problems.append(f"B+tree page {page}: unknown key {key[:20]!r}")
 

@@ -28,6 +28,7 @@ PAGE_HDR = struct.Struct("<QQQHHI")
 META = struct.Struct("<QQIIQQQQqIIIIQIIQ")
 ENTRY = struct.Struct("<BBHIQqqQ")
 CHUNK = struct.Struct("<QIIQQ")
+SNAPSHOT = struct.Struct("<QQIIQqQQQ")  # section 13
 META_FIELDS = (
     "root_page root_gen tree_depth commit_flags total_pages next_file_id file_count "
     "dir_count committed_ns fm_segments fm_levels fm_nptrs sync_count pending_page "
@@ -161,7 +162,8 @@ def check_path(path: str) -> None:
 
 
 class CartReader:
-    def __init__(self, path: str | os.PathLike, slot: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, slot: int | None = None,
+                 snapshot: str | None = None) -> None:
         with open(path, "rb") as f:
             self.buf = f.read()
         self.mv = memoryview(self.buf)
@@ -180,6 +182,16 @@ class CartReader:
         self.nodes_by_depth: dict[int, int] = {}
         self.cells = self._walk(self.meta["root_page"], self.meta["root_gen"], 0, None, None)
         self._decode_cells()
+        self.live_owners = list(self.owners)
+        if snapshot is not None:  # section 13: read the tree the snapshot record names
+            check(snapshot in self.snapshots, f"no snapshot {snapshot!r}")
+            page, gen, depth, _r, sgen, _t, files, dirs, nfid = self.snapshots[snapshot]
+            self.meta = dict(self.meta, tree_depth=depth, file_count=files, dir_count=dirs,
+                             next_file_id=nfid)
+            self.generation = sgen
+            self.owners = []
+            self.cells = self._walk(page, gen, 0, None, None)
+            self._decode_cells()
 
     # -- pages ---------------------------------------------------------------
     def page(self, n: int) -> memoryview:
@@ -225,7 +237,8 @@ class CartReader:
         m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 192, 2184)[: m["sync_count"]]]
         check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 192, f"meta {slot}: counts")
         check(not any(refs[m["fm_nptrs"] :].ravel()), f"meta {slot}: unused fm_ptrs not zero")
-        inline = np.frombuffer(p, "<u8", 45, 3720).reshape(15, 3)
+        inline = np.frombuffer(p, "<u8", 44, 3720).reshape(11, 4)
+        check(not any(p[4072:4080]), f"meta {slot}: reserved1 not zero")
         m["pending_inline"] = [tuple(int(x) for x in r) for r in inline]
         m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4080)[0])
         check(not any(p[4088:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
@@ -283,6 +296,7 @@ class CartReader:
     def _decode_cells(self) -> None:
         self.entries: dict[str, Entry] = {}
         self.chunks: dict[int, dict[int, tuple]] = {}
+        self.snapshots: dict[str, tuple] = {}
         for k, v in self.cells:
             if k[:1] == b"\x10":
                 path = k[1:].decode("utf-8")
@@ -313,6 +327,11 @@ class CartReader:
                 check(len(k) == 17 and len(v) == CHUNK.size, f"chunk key/value size {k!r}")
                 fid, idx = struct.unpack(">QQ", k[1:])
                 self.chunks.setdefault(fid, {})[idx] = CHUNK.unpack(v)
+            elif k[:1] == b"\x30":
+                check(len(k) > 1 and len(v) == SNAPSHOT.size, f"snapshot key/value size {k!r}")
+                rec = SNAPSHOT.unpack(v)
+                check(rec[3] == 0 and rec[4] < self.generation, f"snapshot {k!r}: fields")
+                self.snapshots[k[1:].decode("utf-8")] = rec
             else:
                 raise FormatViolation(f"unknown key space {k[:1]!r}")
         for path in self.entries:
@@ -446,23 +465,25 @@ class CartReader:
         m, recs = self.meta, []
         if m["pending_npages"] == 0:  # section 9: kept inline in the meta page
             n = m["pending_count"]
-            check(m["pending_page"] == 0 and n <= 15, "inline pending list")
+            check(m["pending_page"] == 0 and n <= 11, "inline pending list")
             check(not any(map(any, m["pending_inline"][n:])), "unused pending_inline not zero")
             recs = m["pending_inline"][:n]
-            for gen, start, count in recs:
-                check(gen <= self.generation and count > 0, f"pending record {gen, start, count}")
+            for gen, start, count, birth in recs:
+                check(birth < gen <= self.generation and count > 0,
+                      f"pending record {gen, start, count, birth}")
                 self.owners.append((start, count, f"pending run g{gen}"))
             return recs
         for i in range(m["pending_npages"]):
             pno = m["pending_page"] + i
             p, _, cnt = self.headed(pno, T_PENDING)
-            check(cnt <= 169 and not any(p[32 + 24 * cnt :]), f"pending page {pno}")
-            arr = np.frombuffer(p, "<u8", 3 * cnt, 32).reshape(cnt, 3)
+            check(cnt <= 127 and not any(p[32 + 32 * cnt :]), f"pending page {pno}")
+            arr = np.frombuffer(p, "<u8", 4 * cnt, 32).reshape(cnt, 4)
             recs += [tuple(int(x) for x in r) for r in arr]
             self.owners.append((pno, 1, "pending list"))
         check(len(recs) == m["pending_count"], "pending_count mismatch")
-        for gen, start, count in recs:
-            check(gen <= self.generation and count > 0, f"pending record {gen, start, count}")
+        for gen, start, count, birth in recs:
+            check(birth < gen <= self.generation and count > 0,
+                  f"pending record {gen, start, count, birth}")
             self.owners.append((start, count, f"pending run g{gen}"))
         return recs
 
@@ -764,7 +785,7 @@ def test_multi_page_pending_list(tmp_path):
     for i in range(0, 800, 2):
         cart.delete(f"/f{i:04d}")
     r = commit_and_check(path, cart, hist)
-    assert r.meta["pending_count"] > 169 and r.meta["pending_npages"] >= 2
+    assert r.meta["pending_count"] > 127 and r.meta["pending_npages"] >= 2
     cart.write("/new", pattern(100000, 1))
     commit_and_check(path, cart, hist)
     cart.close()
@@ -970,4 +991,41 @@ def test_arrays(tmp_path):
     assert r.entries["/f"].array["order"] == 1
     assert r.entries["/ds"].array["maxshape"] == (None, 5)
     assert len(r.chunks[r.entries["/sparse"].file_id]) == 1
+
+
+def test_snapshots(tmp_path):
+    """Section 13: snapshot records, their trees, and the pages they keep."""
+    path = tmp_path / "snap.cart"
+    cart = cartridge.create(path)
+    hist: dict = {}
+    for i in range(40):
+        cart.write(f"/d/f{i}", pattern(3000 + 7000 * i, i))
+    commit_and_check(path, cart, hist)
+    cart.snapshot("one")
+    views = {"one": lib_view(cart)}
+    for i in range(0, 40, 2):
+        cart.delete(f"/d/f{i}")
+    cart.write("/new", pattern(200000, 3))
+    commit_and_check(path, cart, hist)
+    cart.snapshot("two")
+    views["two"] = lib_view(cart)
+    cart.write_at("/new", 5000, b"changed")
+    r = commit_and_check(path, cart, hist)
+    assert sorted(r.snapshots) == ["one", "two"]
+    pending = [(start, count) for _g, start, count, _b in r.pending()]
+    for name, view in views.items():
+        sr = CartReader(path, snapshot=name)
+        assert_same(my_view(sr), view)
+        with cartridge.open(path, "r", snapshot=name) as snap:
+            assert_same(my_view(sr), lib_view(snap))
+        kept = np.zeros(r.meta["total_pages"], bool)
+        for first, n, _o in r.live_owners:
+            kept[first : first + n] = True
+        for first, n in pending:
+            kept[first : first + n] = True
+        for first, n, owner in sr.owners:
+            assert kept[first : first + n].all(), (name, owner)
+    cart.delete_snapshot("one")
+    r = commit_and_check(path, cart, hist)
+    assert sorted(r.snapshots) == ["two"]
     cart.close()
