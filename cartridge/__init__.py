@@ -28,6 +28,7 @@ from .errors import (
     ReadOnlyError,
     StaleFileError,
 )
+from .errors import AuthenticationError, EncodedDataError, WrongKeyError
 from .verify import VerifyReport
 
 __version__ = "0.1.0"
@@ -51,6 +52,9 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "StaleFileError",
+    "AuthenticationError",
+    "EncodedDataError",
+    "WrongKeyError",
     "VerifyReport",
     "create",
     "open",

@@ -20,6 +20,7 @@ thread for parallel reads.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import os
 import threading
@@ -46,9 +47,16 @@ from .errors import (
     ReadOnlyError,
     StaleFileError,
 )
-from .files import FileData
+from .cache import DEFAULT_CACHE_SIZE, ChunkCache
+from .codec import DEFAULT, parse_policy
+from .codecapi import CodecMixin
+from .crypto import check_key_arg
+from .files import FileData, entry_policy
 from .layout import (
+    CODEC_NAMES,
     DEFAULT_CHUNK_SIZE,
+    ENTRY_POLICY_MASK,
+    ENTRY_POLICY_SHIFT,
     ENTRY_INLINE,
     ENTRY_STRUCT,
     INLINE_MAX,
@@ -127,6 +135,12 @@ class FileInfo:
     """POSIX permission bits."""
     metadata: dict = field(default_factory=dict)
     """User metadata given to ``write(..., metadata=)`` or ``set_metadata``."""
+    stored_size: int | None = None
+    """Bytes the file occupies on disk after compression and encryption (before
+    page rounding): set by :meth:`Cartridge.stat` for files (``walk`` leaves it
+    None, as it would cost a scan of every file's chunk records)."""
+    compression: str | None = None
+    """The file's compression policy: ``"lz4"``, ``"zstd"``, ``"auto"`` or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +173,13 @@ class ContainerInfo:
     """``1 - largest_free_run / free_pages``: 0 when free space is one run."""
     pending_pages: int
     """Pages freed by recent commits, returned to the free map at the next one."""
+    encrypted: bool = False
+    """True when every page and chunk is sealed with AES-256-GCM."""
+    compression: str | None = None
+    """Default compression policy of new files (set at ``create()``)."""
+    cache: dict = field(default_factory=dict)
+    """Decoded-chunk ARC cache: ``hits``, ``misses``, ``p``, ``bytes``, ``capacity``,
+    ``entries`` and ``decodes`` (chunks decompressed/decrypted by this handle)."""
 
     def __getitem__(self, name: str) -> Any:
         """Dict-style access to a field: ``info["free"]``."""
@@ -171,16 +192,23 @@ class ContainerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class Cartridge:
+class Cartridge(CodecMixin):
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
                  max_size: int | None = None, locking: bool = True, timeout: float = 0.0,
                  cache_nodes: int = 16384, _create: bool = False,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, key: bytes | None = None,
+                 password: str | None = None, compression: str | None = None,
+                 level: int | None = None, verify_reads: bool = False,
+                 cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         _check_sizes(max_size, chunk_size)
+        check_key_arg(key, password)
+        policy = parse_policy(compression, level, (0, 0))
+        self._chunk_cache = ChunkCache(cache_size)
+        self._verify_reads = bool(verify_reads)
         self.path = os.fspath(path)
         self.mode = mode
         self._lock = threading.RLock()
@@ -196,8 +224,9 @@ class Cartridge:
                 if not writable:
                     self._table.acquire()
             if create_file:
-                Pager.format_new(self._mf, chunk_size, max_size or 0)
-            self._pager = Pager(self._mf)
+                Pager.format_new(self._mf, chunk_size, max_size or 0, *policy, key=key,
+                                 password=password)
+            self._pager = Pager(self._mf, key, password)
             head_max = self._pager.header.max_size
             self.max_size = max_size if max_size is not None else (head_max or None)
             self._store = NodeStore(self._pager, cache_nodes)
@@ -221,7 +250,8 @@ class Cartridge:
         self._alloc = Allocator(self._pager, meta, self.max_size) if self.mode != "r" else None
         self._tree = BTree(self._store, root_ref, self._alloc.free if self._alloc else None)
         self._cat = Catalog(self._tree)
-        self._data = FileData(self._pager, self._cat, self._alloc, self._chunk)
+        self._data = FileData(self._pager, self._cat, self._alloc, self._chunk,
+                              self._chunk_cache, self._verify_reads)
         self._file_count = int(meta["file_count"])
         self._dir_count = int(meta["dir_count"])
         self._next_fid = int(meta["next_file_id"])
@@ -460,15 +490,20 @@ class Cartridge:
 
     # --------------------------------------------------------------- writing
     def write(self, path: str, data: Any, *, metadata: dict | None = None,
-              mode: int | None = None) -> None:
+              mode: int | None = None, compression: str | None = DEFAULT,
+              level: int | None = None) -> None:
         """Create or replace the file at ``path`` with ``data`` (bytes-like).
 
         Missing parent directories are created.  ``metadata`` replaces the
         file's user metadata (kept from the old file when None).
+        ``compression`` (``"lz4"``, ``"zstd"``, ``"auto"`` or None; the
+        container's default when not given) and ``level`` choose how each
+        chunk is compressed; later partial writes keep the file's policy.
         """
         with self._lock:
             self._check_writable()
             p = paths.normalize(path)
+            policy, level = parse_policy(compression, level, self._default_policy())
             view = _byte_view(data)
             existing = self._entry(p)
             if p == "/" or (existing is not None and existing.kind == KIND_DIR):
@@ -479,16 +514,16 @@ class Cartridge:
             now = time.time_ns()
             if mode is None:
                 mode = existing.mode if existing else 0o644
-            entry = Entry(KIND_FILE, 0, mode & 0o7777, 0, now,
+            entry = Entry(KIND_FILE, policy << ENTRY_POLICY_SHIFT, mode & 0o7777, 0, now,
                           existing.ctime_ns if existing else now, 0, meta)
             if self._fits_inline(p, meta, len(view)):
-                entry.flags = ENTRY_INLINE
+                entry.flags |= ENTRY_INLINE
                 entry.inline = bytes(view)
                 entry.size = len(view)
             else:
                 entry.file_id = self._next_fid
                 self._next_fid += 1
-                self._data_write(entry, 0, view)
+                self._data_write(entry, 0, view, level)
             if existing is not None:
                 self._data.free(existing)
             else:
@@ -548,8 +583,8 @@ class Cartridge:
         self._cat.put(p, entry)
         self._dirty = True
 
-    def _data_write(self, entry: Entry, offset: int, view: memoryview) -> None:
-        self._data.write(entry, offset, view, self._gen + 1)
+    def _data_write(self, entry: Entry, offset: int, view: memoryview, level: int = 0) -> None:
+        self._data.write(entry, offset, view, self._gen + 1, level)
         self._wrote_data = True
 
     def _fit_cell(self, path: str, entry: Entry) -> Entry:
@@ -561,8 +596,8 @@ class Cartridge:
 
     def _to_chunked(self, entry: Entry) -> Entry:
         """A chunked copy of an inline entry (its bytes moved to data pages)."""
-        fresh = Entry(entry.kind, 0, entry.mode, 0, entry.mtime_ns, entry.ctime_ns,
-                      self._next_fid, entry.meta)
+        fresh = Entry(entry.kind, entry.flags & ENTRY_POLICY_MASK, entry.mode, 0,
+                      entry.mtime_ns, entry.ctime_ns, self._next_fid, entry.meta)
         self._next_fid += 1
         self._data_write(fresh, 0, memoryview(entry.inline))
         fresh.size = entry.size
@@ -586,7 +621,8 @@ class Cartridge:
                 entry = self._to_chunked(entry)
                 entry.size = size
         elif size < entry.size:
-            self._data.shrink(entry, size)
+            self._data.shrink(entry, size, self._gen + 1)
+            self._wrote_data = True
         else:
             entry.size = size
         entry.mtime_ns = time.time_ns()
@@ -754,7 +790,11 @@ class Cartridge:
         entry = self._entry(p)
         if entry is None:
             raise NotFoundError(f"no such file or directory: {p}", p)
-        return _info(p, entry)
+        info = _info(p, entry)
+        if entry.kind == KIND_FILE:
+            stored = entry.size if entry.flags & ENTRY_INLINE else self._data.stored_size(entry)
+            info = dataclasses.replace(info, stored_size=stored)
+        return info
 
     def list(self, prefix: str = "/", recursive: bool = False) -> builtins.list[str]:
         """Sorted absolute paths under a directory, or matching a name prefix.
@@ -792,15 +832,19 @@ class Cartridge:
         for p, raw in self._scan(prefix, True):
             yield p, _info(p, Entry.decode(raw))
 
-    def open_file(self, path: str, mode: str = "rb") -> Any:
+    def open_file(self, path: str, mode: str = "rb", *, compression: str | None = DEFAULT,
+                  level: int | None = None) -> Any:
         """A binary file object on a file inside the container.
 
         Modes ``"rb"``, ``"wb"``, ``"ab"`` and ``"r+b"``.  Data streams through
-        a buffer; nothing loads the whole file.
+        a buffer; nothing loads the whole file.  ``compression``/``level``
+        apply to a file that ``"wb"`` (or ``"ab"`` on a missing file) creates.
         """
         from .fileobj import open_file
 
-        return open_file(self, path, mode)
+        if compression != DEFAULT or level is not None:
+            parse_policy(compression, level, (0, 0))
+        return open_file(self, path, mode, compression=compression, level=level)
 
     # ------------------------------------------------------------ reporting
     @_read_op
@@ -831,6 +875,9 @@ class Cartridge:
             largest_free_run=largest,
             fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
             pending_pages=pending,
+            encrypted=self._pager.encrypted,
+            compression=CODEC_NAMES[self._pager.header.codec],
+            cache={**self._chunk_cache.stats(), "decodes": self._data.decodes},
         )
 
     @_read_op
@@ -839,6 +886,10 @@ class Cartridge:
         from .verify import verify
 
         return verify(self._pager, self._store, self._meta, self._gen, data=data)
+
+    def _default_policy(self) -> tuple[int, int]:
+        """The container's default ``(policy, level)`` from the file header."""
+        return self._pager.header.codec, self._pager.header.level
 
 
 # ---------------------------------------------------------------- helpers
@@ -880,15 +931,26 @@ def _non_negative(value: Any, name: str) -> int:
 def _info(path: str, entry: Entry) -> FileInfo:
     return FileInfo(path, KIND_NAMES.get(entry.kind, "unknown"), entry.size,
                     entry.mtime_ns / 1e9, entry.ctime_ns / 1e9, entry.mode,
-                    decode_metadata(entry.meta))
+                    decode_metadata(entry.meta),
+                    compression=CODEC_NAMES[entry_policy(entry)] if entry.kind == KIND_FILE
+                    else None)
 
 
 def create(path: str | os.PathLike[str], *, overwrite: bool = False,
            max_size: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           locking: bool = True, timeout: float = 0.0) -> Cartridge:
-    """Create a new, empty container (16 KiB) and open it read-write."""
+           locking: bool = True, timeout: float = 0.0, key: bytes | None = None,
+           password: str | None = None, compression: str | None = None,
+           level: int | None = None, verify_reads: bool = False,
+           cache_size: int = DEFAULT_CACHE_SIZE) -> Cartridge:
+    """Create a new, empty container (16 KiB) and open it read-write.
+
+    ``key`` (32 bytes) or ``password`` (through scrypt) encrypts it;
+    ``compression``/``level`` set the default policy of new files.
+    """
     fs_path = os.fspath(path)
     _check_sizes(max_size, chunk_size)
+    check_key_arg(key, password)
+    parse_policy(compression, level, (0, 0))
     if os.path.exists(fs_path):
         if not overwrite:
             raise FileExistsError(f"{fs_path!r} already exists; pass overwrite=True", fs_path)
@@ -901,11 +963,21 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
         finally:
             old.close()
     return Cartridge(fs_path, "r+", max_size=max_size, locking=locking, timeout=timeout,
-                     _create=True, chunk_size=chunk_size)
+                     _create=True, chunk_size=chunk_size, key=key, password=password,
+                     compression=compression, level=level, verify_reads=verify_reads,
+                     cache_size=cache_size)
 
 
 def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001
-         locking: bool = True, timeout: float = 0.0, cache_nodes: int = 16384) -> Cartridge:
-    """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create."""
+         locking: bool = True, timeout: float = 0.0, cache_nodes: int = 16384,
+         key: bytes | None = None, password: str | None = None, verify_reads: bool = False,
+         cache_size: int = DEFAULT_CACHE_SIZE) -> Cartridge:
+    """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create.
+
+    Encrypted containers need ``key`` or ``password`` (WrongKeyError otherwise).
+    ``verify_reads`` checks every data chunk's checksum as it is read;
+    ``cache_size`` bounds the decoded-chunk ARC cache in bytes.
+    """
     return Cartridge(path, mode, max_size=max_size, locking=locking, timeout=timeout,
-                     cache_nodes=cache_nodes)
+                     cache_nodes=cache_nodes, key=key, password=password,
+                     verify_reads=verify_reads, cache_size=cache_size)

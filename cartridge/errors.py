@@ -31,6 +31,9 @@ __all__ = [
     "ClosedError",
     "MetadataError",
     "StaleFileError",
+    "AuthenticationError",
+    "WrongKeyError",
+    "EncodedDataError",
 ]
 
 
@@ -173,3 +176,24 @@ class ClosedError(CartridgeError, builtins.ValueError):
 
 class MetadataError(CartridgeError, builtins.ValueError):
     """User metadata that cannot be stored (bad type, or too large)."""
+
+
+class AuthenticationError(CorruptionError):
+    """An encrypted page or chunk failed AES-GCM authentication.
+
+    Raised when sealed bytes were altered, or moved, swapped or replayed from
+    another place or an older generation: the data is refused, never returned.
+    """
+
+
+class WrongKeyError(CartridgeError, builtins.PermissionError):
+    """The key or password does not open this encrypted container (or none was given)."""
+
+
+class EncodedDataError(CartridgeError, builtins.ValueError):
+    """Zero-copy access was asked of data stored compressed or encrypted.
+
+    A memory view needs the raw bytes in the mapped file; compressed or
+    encrypted chunks must be decoded first (``cart.array(path)[...]`` or
+    ``cart.read(path)`` do that).
+    """

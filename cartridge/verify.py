@@ -28,7 +28,10 @@ from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
 from .layout import (
+    CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
+    CODEC_NONE,
+    CODEC_ZSTD,
     ENTRY_INLINE,
     FM_WORDS,
     KEY_CHUNK,
@@ -118,7 +121,7 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
     # chunks
     chunk_size = pager.header.chunk_size
     for fid, idx, rec in chunks:
-        page, npages, length, stored_sum, _gen = rec
+        page, npages, length, stored, codec, flags, stored_sum, _gen = rec
         owner_entry = live.get(fid)
         where = f"chunk {idx} of file id {fid}"
         if owner_entry is None:
@@ -130,13 +133,18 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
             problems.append(f"{where}: lies outside the file's {entry.size} bytes")
         if page == 0:
             continue
-        if npages != -(-length // PAGE_SIZE):
-            problems.append(f"{where}: {npages} pages for {length} bytes")
+        if npages != -(-stored // PAGE_SIZE):
+            problems.append(f"{where}: {npages} pages for {stored} stored bytes")
+        if codec > CODEC_ZSTD or (codec == CODEC_NONE and not flags & CHUNK_ENCRYPTED
+                                  and stored != length):
+            problems.append(f"{where}: codec {codec} with {stored} stored bytes for {length}")
+        if bool(flags & CHUNK_ENCRYPTED) != pager.encrypted:
+            problems.append(f"{where}: encryption flag does not match the container")
         if not claim(page, npages, where):
             continue
         if data:
-            got = checksum(pager.data_array(page, length))
-            counters["data"] += length
+            got = checksum(pager.data_array(page, stored))
+            counters["data"] += stored
             if got != stored_sum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")

@@ -137,7 +137,8 @@ def test_ls_json(sample: Path, capsys: pytest.CaptureFixture) -> None:
     assert set(records) == {"/data", "/data/2024", "/data/2024/a.bin", "/data/2024/b.bin",
                             "/docs", "/docs/readme.txt", "/empty"}
     readme = records["/docs/readme.txt"]
-    assert set(readme) == {"path", "kind", "size", "mtime", "ctime", "mode", "metadata"}
+    assert set(readme) == {"path", "kind", "size", "mtime", "ctime", "mode", "metadata",
+                           "stored_size", "compression"}
     assert readme["kind"] == "file" and readme["size"] == 6 and readme["mode"] == 0o644
     assert readme["metadata"] == {"lang": "en", "raw": "00ff"}
     assert records["/empty"]["kind"] == "dir"

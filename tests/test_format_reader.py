@@ -13,20 +13,22 @@ import shutil
 import struct
 from dataclasses import dataclass
 
+import lz4.block
 import numpy as np
 import pytest
 import xxhash
+import zstandard
 
 import cartridge
 
 PAGE = 4096
-SEG_PAGES = 32512
+SEG_PAGES = 32256
 T_META, T_BRANCH, T_LEAF, T_FM, T_FMDIR, T_PENDING = 1, 2, 3, 4, 5, 6
-HEADER = struct.Struct("<8sQIIIIqQ16s")
+HEADER = struct.Struct("<8sQIIIIqQ16sBbB13s")
 PAGE_HDR = struct.Struct("<QQQHHI")
 META = struct.Struct("<QQIIQQQQqIIIIQIIQ")
 ENTRY = struct.Struct("<BBHIQqqQ")
-CHUNK = struct.Struct("<QIIQQ")
+CHUNK = struct.Struct("<QIIIHHQQ")
 META_FIELDS = (
     "root_page root_gen tree_depth commit_flags total_pages next_file_id file_count "
     "dir_count committed_ns fm_segments fm_levels fm_nptrs sync_count pending_page "
@@ -128,19 +130,23 @@ class CartReader:
         check(page_no == n, f"page {n}: page_no {page_no}")
         check(t == typ, f"page {n}: type {t}, expected {typ}")
         check(flags == 0, f"page {n}: flags {flags}")
+        check(not any(p[4064:]), f"page {n}: trailer not zero in a plain container")
         check(generation is None or gen == generation, f"page {n}: gen {gen} != {generation}")
         return p, gen, count
 
     def _read_header(self) -> None:
         check(len(self.buf) >= PAGE, "file shorter than one page")
-        magic, cks, ver, psize, csize, flags, created, max_size, uuid = HEADER.unpack_from(
-            self.buf, 0
-        )
+        (magic, cks, ver, psize, csize, flags, created, max_size, uuid, codec, level, _slot,
+         reserved) = HEADER.unpack_from(self.buf, 0)
         check(magic == b"CARTRIDG", "not a container")
-        check(xxh64(self.mv[16:PAGE]) == cks, "header checksum mismatch")
-        check(ver == 1 and psize == PAGE, f"version {ver} / page size {psize}")
+        check(xxh64(self.mv[16:512]) == cks, "header checksum mismatch")
+        check(ver == 2 and psize == PAGE, f"version {ver} / page size {psize}")
         check(csize % PAGE == 0 and 0 < csize <= 16 << 20, f"chunk_size {csize}")
-        check(flags == 0 and not any(self.mv[64:PAGE]), "header reserved bytes not zero")
+        check(flags & ~1 == 0, f"header flags {flags}")
+        check(not flags & 1, "encrypted container: this reader reads plain containers only")
+        check(codec <= 3 and not any(reserved), f"header codec {codec} / reserved bytes")
+        check(not any(self.mv[80:PAGE]), "header reserved bytes not zero")
+        self.default_codec, self.default_level = codec, level
         self.chunk_size, self.created_ns, self.max_size, self.uuid = csize, created, max_size, uuid
 
     def _meta_or_error(self, slot: int) -> dict | str:
@@ -157,13 +163,13 @@ class CartReader:
         check(m["total_pages"] * PAGE <= len(self.buf), f"meta {slot}: total_pages > file")
         refs = np.frombuffer(p, "<u8", 256, 136).reshape(128, 2)
         m["fm_ptrs"] = [tuple(int(x) for x in r) for r in refs[: m["fm_nptrs"]]]
-        m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 192, 2184)[: m["sync_count"]]]
-        check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 192, f"meta {slot}: counts")
+        m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 189, 2184)[: m["sync_count"]]]
+        check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 189, f"meta {slot}: counts")
         check(not any(refs[m["fm_nptrs"] :].ravel()), f"meta {slot}: unused fm_ptrs not zero")
-        inline = np.frombuffer(p, "<u8", 45, 3720).reshape(15, 3)
+        inline = np.frombuffer(p, "<u8", 45, 3696).reshape(15, 3)
         m["pending_inline"] = [tuple(int(x) for x in r) for r in inline]
-        m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4080)[0])
-        check(not any(p[4088:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
+        m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4056)[0])
+        check(not any(p[4064:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
         if m["commit_flags"] & 1:  # rule 4: single-sync commit must be complete
             for sp in m["sync_pages"]:
                 check(3 <= sp < len(self.buf) // PAGE, f"meta {slot}: sync page {sp} out of range")
@@ -186,7 +192,7 @@ class CartReader:
         if leaf:
             off = np.frombuffer(p, "<u2", 2 * n + 1, 32).astype(int)
             check(off[0] == 32 + 2 * (2 * n + 1), f"leaf {pno}: offsets[0] = {off[0]}")
-            check((np.diff(off) >= 0).all() and off[-1] <= PAGE, f"leaf {pno}: offsets")
+            check((np.diff(off) >= 0).all() and off[-1] <= 4064, f"leaf {pno}: offsets")
             check(not any(p[off[-1] :]), f"leaf {pno}: unused bytes not zero")
             cells = []
             for i in range(n):
@@ -201,7 +207,7 @@ class CartReader:
             refs = np.frombuffer(p, "<u8", 2 * n, 32).reshape(n, 2)
             off = np.frombuffer(p, "<u2", n, 32 + 16 * n).astype(int)
             check(off[0] == 32 + 18 * n, f"branch {pno}: offsets[0] = {off[0]}")
-            check((np.diff(off) >= 0).all() and off[-1] <= PAGE, f"branch {pno}: offsets")
+            check((np.diff(off) >= 0).all() and off[-1] <= 4064, f"branch {pno}: offsets")
             check(not any(p[off[-1] :]), f"branch {pno}: unused bytes not zero")
             seps = [bytes(p[off[i] : off[i + 1]]) for i in range(n - 1)]
             check(all(a < b for a, b in zip(seps, seps[1:])), f"branch {pno}: separators")
@@ -226,7 +232,7 @@ class CartReader:
                 kind, flags, mlen, mode, size, mt, ct, fid = ENTRY.unpack_from(v, 0)
                 meta = decode_metadata(v[40 : 40 + mlen])
                 inline = None
-                check(kind in (1, 2) and flags & ~1 == 0, f"{path}: kind {kind} flags {flags}")
+                check(kind in (1, 2) and flags & ~7 == 0, f"{path}: kind {kind} flags {flags}")
                 if flags & 1:
                     check(kind == 1 and fid == 0 and size <= 1536, f"{path}: bad inline entry")
                     inline = v[40 + mlen :]
@@ -257,14 +263,27 @@ class CartReader:
         for fid, recs in self.chunks.items():
             nchunks = math.ceil(files[fid].size / self.chunk_size)
             check(max(recs) < nchunks, f"{files[fid].path}: chunk record past end of file")
-            for idx, (page, npages, length, cks, gen) in recs.items():
+            for idx, (page, npages, length, stored, codec, cflags, cks, gen) in recs.items():
                 check(length <= self.chunk_size and gen <= self.generation, f"chunk {fid}/{idx}")
+                check(codec <= 2 and cflags == 0, f"chunk {fid}/{idx}: codec {codec}/{cflags}")
+                check(codec != 0 or stored == length, f"chunk {fid}/{idx}: raw stored length")
                 if page:
-                    check(npages == math.ceil(length / PAGE), f"chunk {fid}/{idx}: npages")
-                    data = self.mv[page * PAGE : page * PAGE + length]
-                    check(len(data) == length, f"chunk {fid}/{idx}: past end of file")
+                    check(npages == math.ceil(stored / PAGE), f"chunk {fid}/{idx}: npages")
+                    data = self.mv[page * PAGE : page * PAGE + stored]
+                    check(len(data) == stored, f"chunk {fid}/{idx}: past end of file")
                     check(xxh64(data) == cks, f"chunk {fid}/{idx}: checksum mismatch")
+                    check(len(self.chunk_bytes(recs[idx])) == length, f"chunk {fid}/{idx}")
                     self.owners.append((page, npages, f"data {files[fid].path}#{idx}"))
+
+    def chunk_bytes(self, rec: tuple) -> bytes:
+        """Section 8: the logical bytes of a chunk, decoded by its codec."""
+        page, _, length, stored, codec, _, _, _ = rec
+        data = bytes(self.mv[page * PAGE : page * PAGE + stored])
+        if codec == 1:
+            return lz4.block.decompress(data, uncompressed_size=length)
+        if codec == 2:
+            return zstandard.ZstdDecompressor().decompress(data, max_output_size=length)
+        return data
 
     # -- content -------------------------------------------------------------
     def read(self, path: str, offset: int = 0, size: int | None = None) -> bytes:
@@ -275,11 +294,12 @@ class CartReader:
             return e.inline[offset:end]
         out = bytearray(max(0, end - offset))
         cs = self.chunk_size
-        for idx, (page, _, length, _, _) in self.chunks.get(e.file_id, {}).items():
+        for idx, rec in self.chunks.get(e.file_id, {}).items():
+            page, length = rec[0], rec[2]
             lo, hi = max(offset, idx * cs), min(end, idx * cs + length)
             if page and lo < hi:  # bytes past `length` (and holes) stay zero
-                src = page * PAGE + lo - idx * cs
-                out[lo - offset : hi - offset] = self.mv[src : src + hi - lo]
+                src = lo - idx * cs
+                out[lo - offset : hi - offset] = self.chunk_bytes(rec)[src : src + hi - lo]
         return bytes(out)
 
     # -- free space (section 9) ------------------------------------------------
@@ -298,7 +318,7 @@ class CartReader:
             for i, (dpage, dgen) in enumerate(m["fm_ptrs"]):
                 check(dpage == first + i, "free-map directory pages not contiguous")
                 p, _, cnt = self.headed(dpage, T_FMDIR, dgen)
-                check(cnt <= 254 and not any(p[32 + 16 * cnt :]), f"fm directory {dpage}")
+                check(cnt <= 252 and not any(p[32 + 16 * cnt :]), f"fm directory {dpage}")
                 refs = np.frombuffer(p, "<u8", 2 * cnt, 32).reshape(cnt, 2)
                 seg_refs += [(int(a), int(b)) for a, b in refs]
                 self.owners.append((dpage, 1, "fm directory"))
@@ -306,8 +326,8 @@ class CartReader:
         bits = []
         for spage, sgen in seg_refs:
             p, _, cnt = self.headed(spage, T_FM, sgen)
-            check(cnt == 508, f"fm segment {spage}: count {cnt}")
-            bits.append(np.unpackbits(np.frombuffer(p, np.uint8, 4064, 32), bitorder="little"))
+            check(cnt == 504, f"fm segment {spage}: count {cnt}")
+            bits.append(np.unpackbits(np.frombuffer(p, np.uint8, 4032, 32), bitorder="little"))
             self.owners.append((spage, 1, "fm segment"))
         return np.concatenate(bits).astype(bool)
 
@@ -325,7 +345,7 @@ class CartReader:
         for i in range(m["pending_npages"]):
             pno = m["pending_page"] + i
             p, _, cnt = self.headed(pno, T_PENDING)
-            check(cnt <= 169 and not any(p[32 + 24 * cnt :]), f"pending page {pno}")
+            check(cnt <= 168 and not any(p[32 + 24 * cnt :]), f"pending page {pno}")
             arr = np.frombuffer(p, "<u8", 3 * cnt, 32).reshape(cnt, 3)
             recs += [tuple(int(x) for x in r) for r in arr]
             self.owners.append((pno, 1, "pending list"))
@@ -612,7 +632,7 @@ def test_several_free_map_segments(tmp_path):
     cart = cartridge.create(path)
     hist: dict = {}
     blob = bytes(range(256)) * (1 << 13)  # 2 MiB
-    for i in range(70):  # 140 MiB: more than 32512 pages
+    for i in range(70):  # 140 MiB: more than 32256 pages
         cart.write(f"/b{i}", blob)
     r = commit_and_check(path, cart, hist)
     assert r.meta["fm_segments"] == 2 and r.meta["fm_levels"] == 1
@@ -633,7 +653,7 @@ def test_multi_page_pending_list(tmp_path):
     for i in range(0, 800, 2):
         cart.delete(f"/f{i:04d}")
     r = commit_and_check(path, cart, hist)
-    assert r.meta["pending_count"] > 169 and r.meta["pending_npages"] >= 2
+    assert r.meta["pending_count"] > 168 and r.meta["pending_npages"] >= 2
     cart.write("/new", pattern(100000, 1))
     commit_and_check(path, cart, hist)
     cart.close()
@@ -734,9 +754,9 @@ def test_reader_rejects_bad_files(tmp_path):
         path.write_bytes(bytes(bad))
         with pytest.raises(FormatViolation, match=msg):
             CartReader(path)
-    bad = bytearray(good)  # version 2 with a correct header checksum
-    struct.pack_into("<I", bad, 16, 2)
-    struct.pack_into("<Q", bad, 8, xxh64(bytes(bad[16:PAGE])))
+    bad = bytearray(good)  # version 3 with a correct header checksum
+    struct.pack_into("<I", bad, 16, 3)
+    struct.pack_into("<Q", bad, 8, xxh64(bytes(bad[16:512])))
     path.write_bytes(bytes(bad))
     with pytest.raises(FormatViolation, match="version"):
         CartReader(path)
