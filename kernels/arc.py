@@ -175,8 +175,7 @@ def arc_access(nodes, lists, table, freel, scal, key, size, evicted):
     nev = 0
     j = _find(nodes, table, key)
     if j >= 0 and (nodes[j, _WHERE] == T1 or nodes[j, _WHERE] == T2):
-        _unlink(nodes, lists, j)
-        nodes[j, _SIZE] = size
+        _unlink(nodes, lists, j)  # a key's size is fixed while it is resident
         _push(nodes, lists, T2, j)
         return 1
     if size > c:
@@ -275,8 +274,7 @@ class ArcRef:
         c, L, ev = self.c, self.lists, []
         w = self._where(key)
         if w in (T1, T2):
-            del L[w][key]
-            L[T2][key] = size
+            L[T2][key] = L[w].pop(key)
             return True, ev
         if size > c:
             if w != FREE:
