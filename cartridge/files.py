@@ -52,6 +52,17 @@ def entry_policy(entry: Entry) -> int:
     return (entry.flags & ENTRY_POLICY_MASK) >> ENTRY_POLICY_SHIFT
 
 
+def decode_chunk(pager: Pager, fid: int, idx: int, rec: ChunkRec, stored: Any) -> bytes:
+    """Authenticate/decrypt and decompress a chunk's stored bytes (FORMAT.md section 8)."""
+    if rec[5] & CHUNK_ENCRYPTED:
+        sealer = pager.sealers.get(rec[5] >> 1)
+        if sealer is None:
+            raise CorruptionError(f"chunk {idx} of file id {fid} is sealed under an "
+                                  "unknown key slot", page=rec[0])
+        stored = sealer.open_chunk(stored, fid, idx, rec[7], rec[2], rec[4])
+    return decompress(rec[4], stored, rec[2])
+
+
 def _plain(rec: ChunkRec) -> bool:
     """True when a chunk's stored bytes are its logical bytes."""
     return rec[4] == CODEC_NONE and not rec[5] & CHUNK_ENCRYPTED
@@ -102,14 +113,7 @@ class FileData:
             hit = cache.get(ident)
             if hit is not None:
                 return hit
-        stored = self._stored(rec, fid, idx)
-        if rec[5] & CHUNK_ENCRYPTED:
-            sealer = self.pager.sealers.get(rec[5] >> 1)
-            if sealer is None:
-                raise CorruptionError(f"chunk {idx} of file id {fid} is sealed under an "
-                                      "unknown key slot", page=rec[0])
-            stored = sealer.open_chunk(stored, fid, idx, rec[7], rec[2], rec[4])
-        out = decompress(rec[4], stored, rec[2])
+        out = decode_chunk(self.pager, fid, idx, rec, self._stored(rec, fid, idx))
         self.decodes += 1
         if cache is not None:
             cache.put(ident, out)

@@ -145,7 +145,8 @@ class Pager:
     def unlock(self, key: bytes | None, password: str | None) -> None:
         """Find the key slot(s) ``key``/``password`` opens; WrongKeyError if none."""
         if key is None and password is None:
-            raise WrongKeyError(f"{self.mf.path!r} is encrypted: pass key= or password=")
+            raise WrongKeyError(f"{self.mf.path!r} is encrypted: pass key= or password= "
+                                "(cart: --password, --key-file or $CARTRIDGE_PASSWORD)")
         self.sealers = {}
         for idx, slot in enumerate(self.header.slots):
             if not slot["in_use"]:

@@ -8,7 +8,10 @@ What is checked, in order:
 2. every entry: decodable, known kind, metadata decodable, inline size right,
    parent directory present; counts match the meta page;
 3. every chunk record: owned by a live file, inside the file's size, pages in
-   bounds, page count matching its length, and (``data=True``) its XXH64;
+   bounds, page count matching its stored length, and (``data=True``) its
+   XXH64 and, for compressed or encrypted chunks, that it authenticates and
+   decodes to its logical length (so ``cart check --data`` finds swapped or
+   replayed chunks too);
 4. no page used twice (tree nodes, data, free-map and pending pages);
 5. the free map: every reachable or pending page is marked used, and every
    page marked used is reachable or pending (otherwise it has leaked).
@@ -27,6 +30,7 @@ from .allocator import Allocator
 from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
+from .files import decode_chunk
 from .layout import (
     CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
@@ -148,6 +152,11 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
             if got != stored_sum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")
+            elif codec != CODEC_NONE or flags & CHUNK_ENCRYPTED:
+                try:  # authenticate (encrypted) and decode (compressed) it as a read would
+                    decode_chunk(pager, fid, idx, rec, pager.data(page, npages)[:stored])
+                except CartridgeError as exc:
+                    problems.append(f"{where}: {exc}")
 
     # free map
     try:

@@ -263,3 +263,18 @@ def test_truncated_file(sealed, tmp_path, enc):
         except (cartridge.CorruptionError, cartridge.FormatError):
             continue
         assert got in states or got == {}
+
+
+def test_check_data_finds_swapped_chunks(sealed, tmp_path):
+    """verify(data=True) checks every chunk (checksum, then authentication): a swap is reported."""
+    path, _, recs = sealed
+    with cartridge.open(path, "r", key=KEY) as c:
+        assert c.verify(data=True).ok
+    bad = bytearray(path.read_bytes())
+    _swap(bad, recs["/projects/alpha/raw.bin"][0], recs["/projects/beta/raw.bin"][0])
+    target = tmp_path / "swapv.cart"
+    target.write_bytes(bad)
+    with cartridge.open(target, "r", key=KEY) as c:
+        report = c.verify(data=True)
+        assert not report.ok and sum("chunk 0" in p for p in report.problems) == 2
+        assert c.verify(data=False).ok
