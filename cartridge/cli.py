@@ -259,13 +259,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps({**dataclasses.asdict(info), **data}, indent=2))
     else:
         fields = _container_fields(info)
+        fields["compression"] = str(info.compression or "none") + " (default for new files)"
+        fields["cache"] = ", ".join(f"{k} {v}" for k, v in info.cache.items())
         fields["encryption"] = "AES-256-GCM" if info.encrypted else "none"
-        fields["default_compression"] = str(fields.pop("compression"))
         fields["data_logical"] = f"{human_size(data['data_logical'])} ({data['data_logical']} bytes)"
         fields["data_stored"] = f"{human_size(data['data_stored'])} ({data['data_stored']} bytes)"
         fields["ratio"] = f"{data['ratio']:.2f}x"
         fields["codecs"] = ", ".join(f"{k}: {v} files" for k, v in data["codecs"].items()) or "-"
-        del fields["cache"], fields["encrypted"]
         _print_fields(fields)
     return 0
 
