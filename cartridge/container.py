@@ -49,7 +49,7 @@ from .errors import (
 )
 from .cache import DEFAULT_CACHE_SIZE, ChunkCache
 from .codec import DEFAULT, parse_policy
-from .codecapi import CodecMixin
+from .codecapi import CodecMixin, RekeyMixin
 from .crypto import check_key_arg
 from .files import FileData, entry_policy
 from .layout import (
@@ -192,7 +192,7 @@ class ContainerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class Cartridge(CodecMixin):
+class Cartridge(CodecMixin, RekeyMixin):
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,

@@ -231,12 +231,11 @@ class FileData:
         data = sealer.seal_chunk(data, entry.file_id, idx, generation, len(plain), codec)
         return codec, CHUNK_ENCRYPTED | (self.pager.slot << 1), data
 
-    def _store(self, entry: Entry, pieces: list[tuple[int, int, int, Any]],
+    def _store(self, fid: int, pieces: list[tuple[int, int, int, int, Any]],
                generation: int) -> None:
         """Write encoded chunks ``(index, length, codec, flags, stored)`` to new pages."""
         npages = [-(-len(p[4]) // PAGE_SIZE) for p in pieces]
         starts = self._allocate(npages)
-        fid = entry.file_id
         old = dict(self.cat.chunks(fid, pieces[0][0], pieces[-1][0] + 1))
         pager = self.pager
         for (idx, length, codec, flags, data), start, k in zip(pieces, starts, npages):
@@ -272,8 +271,21 @@ class FileData:
                 buf[lo:hi] = view[base + lo - offset : base + hi - offset]
                 plain = buf
             pieces.append((c, length, *self._encode(entry, c, plain, generation, level)))
-        self._store(entry, pieces, generation)
+        self._store(fid, pieces, generation)
         entry.size = max(entry.size, end)
+
+    def reseal(self, fid: int, idx: int, rec: ChunkRec, generation: int) -> None:
+        """Copy a sealed chunk to new pages under the pager's current key slot.
+
+        The compressed bytes are kept as they are (no recompression); only
+        the seal changes, with ``generation`` in its associated data.  Used by
+        ``rekey``.
+        """
+        old = self.pager.sealers[rec[5] >> 1]
+        inner = old.open_chunk(self._stored(rec, fid, idx), fid, idx, rec[7], rec[2], rec[4])
+        data = self.pager.sealer().seal_chunk(inner, fid, idx, generation, rec[2], rec[4])
+        self._store(fid, [(idx, rec[2], rec[4], CHUNK_ENCRYPTED | (self.pager.slot << 1), data)],
+                    generation)
 
     def shrink(self, entry: Entry, size: int, generation: int) -> None:
         """Cut a chunked file to ``size < entry.size`` bytes.
@@ -291,7 +303,7 @@ class FileData:
                 if rec[2] > keep and rec[0] and not _plain(rec):
                     plain = bytes(self.chunk_bytes(entry.file_id, last, rec)[:keep])
                     piece = (last, keep, *self._encode(entry, last, plain, generation, 0))
-                    self._store(entry, [piece], generation)
+                    self._store(entry.file_id, [piece], generation)
                 elif rec[2] > keep:
                     pages = -(-keep // PAGE_SIZE)
                     if rec[0] and pages < rec[1]:

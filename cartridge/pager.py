@@ -165,6 +165,27 @@ class Pager:
             raise WrongKeyError(f"wrong key or password for {self.mf.path!r}")
         self.slot = max(self.sealers, key=lambda i: self.header.slots[i]["epoch"])
 
+    def write_key_slot(self, index: int, key: bytes | None, password: str | None,
+                       epoch: int) -> bytes:
+        """Fill key slot ``index`` of page 0 (or clear it when both are None) and sync.
+
+        Touches only that slot's 72 bytes (its own sector, its own checksum).
+        Returns the key the slot recognises (b"" when cleared).
+        """
+        off = KEY_SLOT_OFFSETS[index]
+        if key is None and password is None:
+            rec, real = np.zeros((), KEY_SLOT), b""
+            raw = bytearray(rec.tobytes())
+            _GEN_AT.pack_into(raw, 0, checksum(np.frombuffer(bytes(raw[8:]), np.uint8)))
+            image = bytes(raw)
+        else:
+            rec, real = _key_slot(password, key, self.header.uuid, epoch)
+            image = rec.tobytes()
+        self.mf.buf[off : off + KEY_SLOT.itemsize] = np.frombuffer(image, np.uint8)
+        self.mf.sync()
+        self.header = self._read_file_header()
+        return real
+
     def sealer(self) -> Sealer | None:
         """The sealer new pages and chunks are written with (None: plain container)."""
         return self.sealers.get(self.slot) if self.header.encrypted else None
@@ -505,18 +526,24 @@ class Pager:
         """
         best: tuple[int, np.ndarray] | None = None
         problems = []
+        gens: list[int] = []
         rejected = []
         for slot in (1, 2):
             gen, meta, problem = self.read_meta_slot(slot)
             if meta is None:
                 problems.append(problem)
+                gens.append(gen)
                 if "torn single-sync" in problem:
                     rejected.append((gen, problem))
                 continue
             if best is None or gen > best[0]:
                 best = (gen, meta)
-        if best is None and any("key slot" in p for p in problems):
-            raise WrongKeyError(f"{self.mf.path!r}: {'; '.join(problems)}")
+        locked = [gen for gen, problem in zip(gens, problems) if "key slot" in problem]
+        if locked and (best is None or max(locked) > best[0]):
+            # A newer commit is sealed under a key the caller lacks (a rekey
+            # happened): never fall back to an older commit for that reason.
+            raise WrongKeyError(f"{self.mf.path!r}: wrong key for the newest commit "
+                                f"({'; '.join(problems)})")
         if best is None:
             raise CorruptionError(
                 f"{self.mf.path!r}: no valid meta page ({'; '.join(problems)})", page=1
