@@ -143,16 +143,21 @@ class FileData:
             lo, hi = offset - c0 * ch, end - c0 * ch
             if rec is not None and hi <= rec[2] and rec[0]:
                 return bytes(self.chunk_bytes(fid, c0, rec)[lo:hi])
-        out = bytearray(end - offset)
+        pieces: list[Any] = []  # joined once: one copy of every byte
+        pos = offset
         for idx, rec in self.cat.chunks(fid, c0, c1 + 1):
             if not rec[0]:
                 continue
             base = idx * ch
             lo, hi = max(offset, base), min(end, base + rec[2])
             if lo < hi:
-                out[lo - offset : hi - offset] = self.chunk_bytes(fid, idx, rec)[
-                    lo - base : hi - base]
-        return bytes(out)
+                if lo > pos:
+                    pieces.append(bytes(lo - pos))
+                pieces.append(memoryview(self.chunk_bytes(fid, idx, rec))[lo - base : hi - base])
+                pos = hi
+        if pos < end:
+            pieces.append(bytes(end - pos))
+        return b"".join(pieces)
 
     # --------------------------------------------------------------- write
     def _allocate(self, npages: list[int]) -> list[int]:

@@ -69,6 +69,8 @@ from .mapfile import MappedFile
 _SEED = np.uint64(CHECKSUM_SEED)
 _GEN_AT = struct.Struct("<Q")
 _FLAGS_AT = struct.Struct("<H")
+#: Data writes at least this long go through pwrite instead of the mapping.
+_PWRITE_MIN = 16 * PAGE_SIZE
 
 
 def checksum(data: np.ndarray) -> int:
@@ -437,7 +439,14 @@ class Pager:
         n = len(data)
         self._bounds(page, max(1, -(-n // PAGE_SIZE)))
         off = page * PAGE_SIZE
-        self.mf.view[off : off + n] = data
+        if n >= _PWRITE_MIN:
+            # Same page cache as the mapping (coherent on Linux), but no page
+            # fault per fresh 4 KiB page: ~3x faster into newly grown space.
+            done = 0
+            while done < n:
+                done += os.pwrite(self.mf.fd, data[done:], off + done)
+        else:
+            self.mf.view[off : off + n] = data
 
     # ------------------------------------------------------------------- meta
     def read_meta_slot(self, slot: int) -> tuple[int, np.ndarray | None, str | None]:
