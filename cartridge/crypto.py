@@ -99,11 +99,14 @@ class Sealer:
                 page=page) from None
 
     def seal_chunk(self, data: Any, file_id: int, index: int, generation: int,
-                   length: int, codec: int) -> bytes:
+                   length: int, codec: int) -> bytearray:
         """``nonce || ciphertext || tag`` of one chunk's (compressed) bytes."""
         nonce = os.urandom(NONCE_SIZE)
         aad = self._chunk_prefix + _CHUNK_AAD.pack(file_id, index, generation, length, codec)
-        return nonce + self._aead.encrypt(nonce, data, aad)
+        out = bytearray(NONCE_SIZE + len(data) + TAG_SIZE)
+        out[:NONCE_SIZE] = nonce
+        self._aead.encrypt_into(nonce, data, aad, memoryview(out)[NONCE_SIZE:])  # no concat copy
+        return out
 
     def open_chunk(self, stored: Any, file_id: int, index: int, generation: int,
                    length: int, codec: int) -> bytes:
