@@ -35,6 +35,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
@@ -87,6 +88,14 @@ def lib_codec(mode: str) -> tuple[Callable[[bytes], bytes], Callable[[bytes, int
         return bytearray, lambda c, n: bytes(memoryview(c))  # one memcpy each way
     nonce, aead = bytes(12), AESGCM(KEY)
     return (lambda b: aead.encrypt(nonce, b, None)), (lambda c, n: aead.decrypt(nonce, c, None))
+
+
+def lib_pipeline(mode: str) -> tuple[Callable[[bytes], bytes], Callable[[bytes, int], bytes]]:
+    """``lib_codec``, with ``"zstd+aes"`` as zstd then AES-GCM (and back)."""
+    if mode != "zstd+aes":
+        return lib_codec(mode)
+    (c1, d1), (c2, d2) = lib_codec("zstd"), lib_codec("aes")
+    return (lambda b: c2(c1(b))), (lambda c, n: d1(d2(c, 0), n))
 
 
 def ours(tmp: Path, mode: str, data: bytes, repeat: int) -> dict[str, float]:
@@ -144,9 +153,7 @@ def peers(tmp: Path, arr: np.ndarray, repeat: int) -> list[tuple[str, float, flo
         from zarr.codecs import ZstdCodec
 
         def zw() -> None:
-            zarr.save_array(str(zpath), arr, chunks=chunk, compressors=[ZstdCodec(level=3)],
-                            overwrite=True) if False else _zarr_write(zpath, arr, chunk,
-                                                                      ZstdCodec(level=3))
+            _zarr_write(zpath, arr, chunk, ZstdCodec(level=3))
     except ImportError:  # zarr 2
         from numcodecs import Zstd
 
@@ -190,16 +197,10 @@ def main() -> None:
             floor: dict[str, float] = {}
             for mode in ("none", "lz4", "zstd", "aes", "zstd+aes", "zstd 1MiB"):
                 res = ours(tmp, mode, data, args.repeat)
-                if mode == "zstd+aes":
-                    c1, d1 = lib_codec("zstd")
-                    c2, d2 = lib_codec("aes")
-                    comp = lambda b: c2(c1(b))  # noqa: E731
-                    dec = lambda c, k: d1(d2(c, 0), k)  # noqa: E731
-                else:
-                    comp, dec = lib_codec(mode.split()[0])
+                comp, dec = lib_pipeline(mode.split()[0])
                 blob = comp(data)
-                lw = median_time(lambda: comp(data), args.repeat)
-                lr = median_time(lambda: dec(blob, n), args.repeat)
+                lw = median_time(functools.partial(comp, data), args.repeat)
+                lr = median_time(functools.partial(dec, blob, n), args.repeat)
                 if mode == "none":
                     floor = {"write": res["write"], "read": res["read"]}
                 fw = 0.0 if mode == "none" else floor["write"]

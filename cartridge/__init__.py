@@ -12,11 +12,13 @@ the bytes on disk.
 
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
+    AuthenticationError,
     CartridgeError,
     ClosedError,
     ContainerFullError,
     CorruptionError,
     DirectoryNotEmptyError,
+    EncodedDataError,
     FileExistsError,
     FormatError,
     InvalidPathError,
@@ -27,8 +29,8 @@ from .errors import (
     NotFoundError,
     ReadOnlyError,
     StaleFileError,
+    WrongKeyError,
 )
-from .errors import AuthenticationError, EncodedDataError, WrongKeyError
 from .verify import VerifyReport
 
 __version__ = "0.1.0"

@@ -262,8 +262,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         fields["compression"] = str(info.compression or "none") + " (default for new files)"
         fields["cache"] = ", ".join(f"{k} {v}" for k, v in info.cache.items())
         fields["encryption"] = "AES-256-GCM" if info.encrypted else "none"
-        fields["data_logical"] = f"{human_size(data['data_logical'])} ({data['data_logical']} bytes)"
-        fields["data_stored"] = f"{human_size(data['data_stored'])} ({data['data_stored']} bytes)"
+        for name in ("data_logical", "data_stored"):
+            fields[name] = f"{human_size(data[name])} ({data[name]} bytes)"
         fields["ratio"] = f"{data['ratio']:.2f}x"
         fields["codecs"] = ", ".join(f"{k}: {v} files" for k, v in data["codecs"].items()) or "-"
         _print_fields(fields)

@@ -34,7 +34,11 @@ import numpy as np
 from . import paths
 from .allocator import Allocator
 from .btree import BTree, Node, NodeStore
+from .cache import DEFAULT_CACHE_SIZE, ChunkCache
 from .catalog import Catalog, Entry, decode_metadata, encode_metadata
+from .codec import DEFAULT, parse_policy
+from .codecapi import CodecMixin, RekeyMixin
+from .crypto import check_key_arg
 from .errors import (
     ClosedError,
     ContainerFullError,
@@ -47,17 +51,13 @@ from .errors import (
     ReadOnlyError,
     StaleFileError,
 )
-from .cache import DEFAULT_CACHE_SIZE, ChunkCache
-from .codec import DEFAULT, parse_policy
-from .codecapi import CodecMixin, RekeyMixin
-from .crypto import check_key_arg
 from .files import FileData, entry_policy
 from .layout import (
     CODEC_NAMES,
     DEFAULT_CHUNK_SIZE,
+    ENTRY_INLINE,
     ENTRY_POLICY_MASK,
     ENTRY_POLICY_SHIFT,
-    ENTRY_INLINE,
     ENTRY_STRUCT,
     INLINE_MAX,
     KIND_DIR,

@@ -27,9 +27,9 @@ cache already holds the mapped pages.
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Any
+
+import numpy as np
 
 from .allocator import Allocator
 from .catalog import Catalog, ChunkRec, Entry

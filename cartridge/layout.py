@@ -68,8 +68,7 @@ FILE_HEADER = np.dtype(
         ("uuid", "u1", (16,)),  # random container identity
         ("codec", "u1"),  # container default compression policy (CODEC_* / POLICY_AUTO)
         ("level", "i1"),  # its level, 0 = the codec's default
-        ("active_slot", "u1"),  # unused by readers: the key slot the last rekey wrote
-        ("reserved", "u1", (13,)),  # 0
+        ("reserved", "u1", (14,)),  # 0
     ]
 )
 

@@ -50,7 +50,8 @@ def headed_pages(buf: bytes) -> list[int]:
 
 def fix_checksum(buf: bytearray, p: int) -> None:
     """What any attacker can do: XXH64 is not a MAC."""
-    struct.pack_into("<Q", buf, p * PAGE, xxhash.xxh64_intdigest(bytes(buf[p * PAGE + 8 : (p + 1) * PAGE]), 0))
+    body = bytes(buf[p * PAGE + 8 : (p + 1) * PAGE])
+    struct.pack_into("<Q", buf, p * PAGE, xxhash.xxh64_intdigest(body, 0))
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
+from test_crash import Ageing
 
 import cartridge
-from test_crash import Ageing
 
 pytestmark = pytest.mark.slow
 

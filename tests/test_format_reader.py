@@ -24,7 +24,7 @@ import cartridge
 PAGE = 4096
 SEG_PAGES = 32256
 T_META, T_BRANCH, T_LEAF, T_FM, T_FMDIR, T_PENDING = 1, 2, 3, 4, 5, 6
-HEADER = struct.Struct("<8sQIIIIqQ16sBbB13s")
+HEADER = struct.Struct("<8sQIIIIqQ16sBb14s")
 PAGE_HDR = struct.Struct("<QQQHHI")
 META = struct.Struct("<QQIIQQQQqIIIIQIIQ")
 ENTRY = struct.Struct("<BBHIQqqQ")
@@ -136,7 +136,7 @@ class CartReader:
 
     def _read_header(self) -> None:
         check(len(self.buf) >= PAGE, "file shorter than one page")
-        (magic, cks, ver, psize, csize, flags, created, max_size, uuid, codec, level, _slot,
+        (magic, cks, ver, psize, csize, flags, created, max_size, uuid, codec, level,
          reserved) = HEADER.unpack_from(self.buf, 0)
         check(magic == b"CARTRIDG", "not a container")
         check(xxh64(self.mv[16:512]) == cks, "header checksum mismatch")
@@ -813,4 +813,31 @@ def test_two_level_free_map_synthetic(tmp_path):
     cart.write("/g", pattern(200000, 2))
     cart.commit()
     assert_matches_library(path, cart)
+    cart.close()
+
+
+def test_compressed_files(tmp_path):
+    """Section 8: lz4 blocks and zstd frames decoded by the independent reader, across
+    partial rewrites, appends, truncation and the container default (section 2)."""
+    path = tmp_path / "z.cart"
+    text = b"".join(b"line %d of a compressible text\n" % i for i in range(20000))
+    noise = pattern(300_000, 9)
+    cart = cartridge.create(path, compression="zstd", level=5)
+    history: dict = {}
+    cart.write("/default", text)
+    cart.write("/lz4", text, compression="lz4")
+    cart.write("/lz4hc", text, compression="lz4", level=9)
+    cart.write("/auto", text[:200_000] + noise, compression="auto")
+    cart.write("/none", noise, compression=None)
+    r = commit_and_check(path, cart, history)
+    assert (r.default_codec, r.default_level) == (2, 5)
+    codecs = {p: {rec[4] for rec in r.chunks[r.entries[p].file_id].values()}
+              for p in ("/default", "/lz4", "/lz4hc", "/auto", "/none")}
+    assert codecs == {"/default": {2}, "/lz4": {1}, "/lz4hc": {1}, "/auto": {0, 1},
+                      "/none": {0}}
+    assert r.entries["/lz4"].flags == 1 << 1 and r.entries["/default"].flags == 2 << 1
+    cart.write_at("/lz4", 70_000, b"PATCH" * 1000)
+    cart.append("/default", noise)
+    cart.truncate("/auto", 123_457)
+    commit_and_check(path, cart, history)
     cart.close()
