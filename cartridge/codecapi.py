@@ -55,9 +55,12 @@ class CodecMixin:
 class RekeyMixin:
     """``rekey``: re-encrypt an encrypted container under a new key or password."""
 
-    def rekey(self: Any, new_key: bytes | None = None, *,
+    def rekey(self: Any, new_key: bytes | str | None = None, *,
               new_password: str | None = None) -> None:
         """Re-encrypt every page and chunk under ``new_key`` or ``new_password``.
+
+        ``new_key`` is the new 32-byte key; a ``str`` there is taken as a new
+        password (``rekey("s3cret")`` = ``rekey(new_password="s3cret")``).
 
         Crash-safe: the new key goes into the unused key slot first; every
         catalog node, free-map page and chunk is then rewritten under it into
@@ -73,6 +76,10 @@ class RekeyMixin:
             if not pager.encrypted:
                 raise FormatError(f"{self.path!r} is not encrypted; rekey needs an encrypted "
                                   "container")
+            if isinstance(new_key, str):
+                if new_password is not None:
+                    raise ValueError("give one new password, not two")
+                new_key, new_password = None, new_key
             check_key_arg(new_key, new_password)
             if new_key is None and new_password is None:
                 raise ValueError("give new_key= or new_password=")

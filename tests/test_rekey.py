@@ -51,8 +51,10 @@ def test_rekey_key_and_password(tmp_path):
         c.rekey(new_password="s3cret")
     with pytest.raises(cartridge.WrongKeyError):
         cartridge.open(path, key=B)
-    with cartridge.open(path, "r", password="s3cret") as c:
+    with cartridge.open(path, password="s3cret") as c:
         assert contents(c) == want and c.verify(data=True).ok
+        c.rekey("positional")  # a str is a password
+        c.rekey(new_password="s3cret")
     # every reachable page was rewritten: none of the reachable ciphertext is old
     new_raw = path.read_bytes()
     with cartridge.open(path, "r", password="s3cret") as c:
