@@ -14,11 +14,13 @@ from .arrays import Dataset
 from .compact import CompactResult
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
+    AuthenticationError,
     CartridgeError,
     ClosedError,
     ContainerFullError,
     CorruptionError,
     DirectoryNotEmptyError,
+    EncodedDataError,
     FileExistsError,
     FormatError,
     InvalidPathError,
@@ -36,6 +38,7 @@ from .errors import (
     SnapshotNotFoundError,
     StaleFileError,
     UnsupportedDtypeError,
+    WrongKeyError,
 )
 from .snapshots import DiffResult, SnapshotInfo
 from .verify import VerifyReport
@@ -72,6 +75,9 @@ __all__ = [
     "CompactResult",
     "StaleFileError",
     "UnsupportedDtypeError",
+    "AuthenticationError",
+    "EncodedDataError",
+    "WrongKeyError",
     "VerifyReport",
     "create",
     "open",

@@ -2,7 +2,7 @@
 
 The state of every page of the container is one bit (1 = used) in a bitmap
 held in memory as uint64 words and persisted as *free-map segments*: headed
-pages of 508 words (32,512 pages each).  Only the segments a transaction
+pages of 504 words (32,256 pages each).  Only the segments a transaction
 changed are rewritten, copy-on-write like everything else, so a commit costs
 O(pages touched), not O(container size).
 

@@ -40,7 +40,7 @@ from .arrayformat import (
 from .catalog import Catalog, ChunkRec, Entry
 from .errors import CartridgeError, CorruptionError
 from .kernels.checksum import chunk_checksums
-from .layout import CHECKSUM_SEED, PAGE_SIZE
+from .layout import CHECKSUM_SEED, CODEC_NONE, PAGE_SIZE
 from .pager import Pager, checksum
 
 #: Arrays at least this large checksum in a thread while their bytes are copied.
@@ -94,7 +94,7 @@ class ArrayData:
         for c, total in enumerate(sums):
             length = min(self.chunk, n - c * self.chunk)
             self.cat.put_chunk(file_id, c, (start + c * per, -(-length // PAGE_SIZE), length,
-                                            int(total), generation))
+                                            length, CODEC_NONE, 0, int(total), generation))
         return start
 
     def fill_extent(self, file_id: int, nbytes: int, item: bytes, generation: int) -> None:
@@ -117,8 +117,8 @@ class ArrayData:
             total = sums.get((o, length))
             if total is None:
                 total = sums[(o, length)] = checksum(np.frombuffer(piece, np.uint8))
-            self.cat.put_chunk(file_id, c, (page, -(-length // PAGE_SIZE), length, total,
-                                            generation))
+            self.cat.put_chunk(file_id, c, (page, -(-length // PAGE_SIZE), length, length,
+                                            CODEC_NONE, 0, total, generation))
 
     def extent(self, entry: Entry, nbytes: int) -> tuple[int, int]:
         """``(first page, pages)`` of a contiguous array's run of ``nbytes`` bytes."""
@@ -153,14 +153,14 @@ class ArrayData:
             self.pager.write_data(start, data)
             total = checksum(self.pager.data_array(start, n))
         self.drop_chunk(file_id, index)
-        self.cat.put_chunk(file_id, index, (start, npages, n, total, generation))
+        self.cat.put_chunk(file_id, index, (start, npages, n, n, CODEC_NONE, 0, total, generation))
 
     def drop_chunk(self, file_id: int, index: int) -> None:
         """Free chunk ``index`` (nothing if missing)."""
         rec = self.cat.chunk(file_id, index)
         if rec is not None:
             if rec[0]:
-                self.alloc.free(rec[0], rec[1])
+                self.alloc.free(rec[0], rec[1], rec[7])
             self.cat.remove_chunk(file_id, index)
 
     # ----------------------------------------------------------------- attrs

@@ -37,12 +37,12 @@ import numpy as np
 
 from .errors import CorruptionError
 from .kernels.btree import FOUND, MISSING, lookup
-from .layout import BODY_SIZE, HEADER_SIZE, PAGE_REF_STRUCT, PAGE_SIZE, PT_BRANCH, PT_LEAF
+from .layout import BODY_END, BODY_SIZE, HEADER_SIZE, PAGE_REF_STRUCT, PT_BRANCH, PT_LEAF
 from .pager import Pager
 
 ChildRef = tuple[int, int]  # (page, generation) of a clean child
 
-_CAP = PAGE_SIZE  # serialized size limit of a node
+_CAP = BODY_END  # serialized size limit of a node (the trailer is reserved)
 
 #: Deepest tree the compiled lookup descends before giving up (a cycle of
 #: corrupt pointers must not loop forever); 10 million entries need ~5 levels.
@@ -151,14 +151,14 @@ def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list, 
     """
     if leaf:
         offs = struct.unpack_from(f"<{2 * count + 1}H", page_bytes, HEADER_SIZE)
-        if offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > PAGE_SIZE or (
+        if offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > BODY_END or (
                 list(offs) != sorted(offs)):
             raise ValueError("leaf offset table out of order")
         return offs, None, offs[-1]
     base = HEADER_SIZE
     refs = list(PAGE_REF_STRUCT.iter_unpack(page_bytes[base : base + 16 * count]))
     offs = struct.unpack_from(f"<{count}H", page_bytes, base + 16 * count)
-    if not offs or offs[0] != base + 18 * count or offs[-1] > PAGE_SIZE or (
+    if not offs or offs[0] != base + 18 * count or offs[-1] > BODY_END or (
             list(offs) != sorted(offs)):
         raise ValueError("branch offset table out of order")
     keys = list(map(page_bytes.__getitem__, map(slice, offs[:-1], offs[1:])))
@@ -181,6 +181,8 @@ class NodeStore:
         self.cache_nodes = cache_nodes
         self.reads = 0
         self._verified = np.zeros(0, np.uint64)
+        #: Sealed (encrypted) pages must be opened in Python: no compiled lookup.
+        self.fast = not pager.encrypted
 
     def find(self, root: ChildRef, key: bytes) -> bytes | None | object:
         """Look ``key`` up in the clean tree at ``root`` with the compiled kernel.
@@ -265,7 +267,7 @@ class BTree:
         ref = self.root
         if ref is None:
             return None
-        if type(ref) is tuple:
+        if type(ref) is tuple and self.store.fast:
             found = self.store.find(ref, key)
             if found is not _SLOW:
                 return found

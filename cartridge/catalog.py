@@ -37,7 +37,8 @@ from .layout import (
 
 _CHUNK_KEY = struct.Struct(">QQ")
 
-ChunkRec = tuple[int, int, int, int, int]  # page, npages, length, checksum, generation
+#: page, npages, length, stored, codec, flags, checksum, generation (layout.CHUNK)
+ChunkRec = tuple[int, int, int, int, int, int, int, int]
 
 
 @dataclass(slots=True)

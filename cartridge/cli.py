@@ -276,7 +276,7 @@ def _demo_array(cart: cartridge.Cartridge) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     """List a directory (or one file) inside the container."""
-    with cartridge.open(args.cart, "r") as cart:
+    with cartridge.open(args.cart, "r", **_secrets(args)) as cart:
         found = cart.list(args.path, recursive=args.recursive)
         if not found and not cart.exists(args.path):
             raise NotFoundError(f"no such file or directory: {args.path}", args.path)
@@ -292,14 +292,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print the cheap container summary, or what one path holds (arrays: dtype, shape)."""
-    with cartridge.open(args.cart, "r") as cart:
+    with cartridge.open(args.cart, "r", **_secrets(args)) as cart:
         if args.path is not None:
             return _path_info(cart.stat(args.path), args.json)
         info = cart.info()
+        data = _data_summary(cart)
     if args.json:
-        print(json.dumps(dataclasses.asdict(info), indent=2))
+        print(json.dumps({**dataclasses.asdict(info), **data}, indent=2))
     else:
-        _print_fields(_container_fields(info))
+        fields = _container_fields(info)
+        fields["compression"] = str(info.compression or "none") + " (default for new files)"
+        fields["cache"] = ", ".join(f"{k} {v}" for k, v in info.cache.items())
+        fields["encryption"] = "AES-256-GCM" if info.encrypted else "none"
+        for name in ("data_logical", "data_stored"):
+            fields[name] = f"{human_size(data[name])} ({data[name]} bytes)"
+        fields["ratio"] = f"{data['ratio']:.2f}x"
+        fields["codecs"] = ", ".join(f"{k}: {v} files" for k, v in data["codecs"].items()) or "-"
+        _print_fields(fields)
     return 0
 
 
@@ -322,6 +331,46 @@ def _path_info(info: FileInfo, as_json: bool) -> int:
     return 0
 
 
+def _data_summary(cart: cartridge.Cartridge) -> dict[str, Any]:
+    """Logical and stored bytes of every file, their ratio and the files per codec."""
+    logical = stored = 0
+    codecs: dict[str, int] = {}
+    for path, entry in cart.walk("/"):
+        if entry.kind != "file":
+            continue
+        st = cart.stat(path)
+        logical += st.size
+        stored += st.stored_size
+        name = st.compression or "none"
+        codecs[name] = codecs.get(name, 0) + 1
+    return {"data_logical": logical, "data_stored": stored,
+            "ratio": logical / stored if stored else 1.0, "codecs": codecs}
+
+
+def _secrets(args: argparse.Namespace) -> dict[str, Any]:
+    """``key=``/``password=`` from ``--key-file``, ``--password`` or $CARTRIDGE_PASSWORD."""
+    if getattr(args, "key_file", None):
+        with open(args.key_file, "rb") as f:
+            raw = f.read().strip()
+        try:
+            key = bytes.fromhex(raw.decode("ascii")) if len(raw) == 64 else raw
+        except (UnicodeDecodeError, ValueError):
+            key = raw
+        return {"key": key}
+    password = getattr(args, "password", None) or os.environ.get("CARTRIDGE_PASSWORD")
+    return {"password": password} if password else {}
+
+
+def _compression(args: argparse.Namespace) -> dict[str, Any]:
+    """``compression=``/``level=`` for files ``put`` writes (container default if unset)."""
+    out: dict[str, Any] = {}
+    if args.compression is not None:
+        out["compression"] = None if args.compression == "none" else args.compression
+    if args.level is not None:
+        out["level"] = args.level
+    return out
+
+
 def _copy_out(cart: cartridge.Cartridge, path: str, dest: str, bar: tqdm | None) -> None:
     """Stream the container file ``path`` to the host file ``dest`` (``-``: stdout)."""
     with cart.open_file(path, "rb") as src:
@@ -336,7 +385,7 @@ def _copy_out(cart: cartridge.Cartridge, path: str, dest: str, bar: tqdm | None)
 
 def cmd_cat(args: argparse.Namespace) -> int:
     """Stream one file's bytes to stdout."""
-    with cartridge.open(args.cart, "r") as cart:
+    with cartridge.open(args.cart, "r", **_secrets(args)) as cart:
         _copy_out(cart, args.path, "-", None)
     return 0
 
@@ -377,7 +426,7 @@ def cmd_put(args: argparse.Namespace) -> int:
     """Copy a host file, stdin or a host directory into the container."""
     # Stat the source first: a missing source must not create the container.
     src_stat = None if args.src == "-" else os.stat(args.src)
-    with cartridge.open(args.cart, "a") as cart:
+    with cartridge.open(args.cart, "a", **_secrets(args)) as cart:
         cart_stat = os.stat(args.cart)
         dirs: list[str] = []
         if src_stat is None:
@@ -396,7 +445,8 @@ def cmd_put(args: argparse.Namespace) -> int:
             cart.mkdir(d, parents=True, exist_ok=True)
         with _progress(sum(size for _h, _c, size in files), args.dest) as bar:
             for host, inside, _size in files:
-                with _open_source(host) as src, cart.open_file(inside, "wb") as dst:
+                with _open_source(host) as src, cart.open_file(
+                        inside, "wb", **_compression(args)) as dst:
                     _copy(src, dst, bar)
         cart.commit()
     return 0
@@ -404,7 +454,7 @@ def cmd_put(args: argparse.Namespace) -> int:
 
 def cmd_get(args: argparse.Namespace) -> int:
     """Copy a file (to a host path or stdout) or a directory tree out."""
-    with cartridge.open(args.cart, "r") as cart:
+    with cartridge.open(args.cart, "r", **_secrets(args)) as cart:
         info = cart.stat(args.path)
         if info.kind != "dir":
             dest = args.dest
@@ -432,7 +482,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Verify the last commit; exit 1 when anything is damaged."""
     try:
-        with cartridge.open(args.cart, "r") as cart:
+        with cartridge.open(args.cart, "r", **_secrets(args)) as cart:
             report = cart.verify(data=args.data)
     except (CorruptionError, FormatError) as exc:
         report = VerifyReport(ok=False, problems=[f"cannot open the container: {exc}"])
@@ -469,8 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", cmd_demo, "build demo.cart and take a short tour of the API")
     p.add_argument("--dir", default=".", help="where to create demo.cart (default: .)")
 
+    def secrets(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--password", help="password of an encrypted container (or set "
+                       "$CARTRIDGE_PASSWORD)")
+        p.add_argument("--key-file", help="file holding the 32-byte key (raw or 64 hex digits)")
+
     p = command("ls", cmd_ls, "list files and directories")
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("path", nargs="?", default="/", help="directory or file (default: /)")
     p.add_argument("-r", "--recursive", action="store_true", help="list everything below")
     p.add_argument("-l", "--long", action="store_true", help="show mode, size and mtime")
@@ -479,24 +535,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("info", cmd_info, "summarize the container, or describe one path")
     p.add_argument("cart", help="container file")
     p.add_argument("path", nargs="?", help="a file or array inside (arrays: dtype, shape)")
+    secrets(p)
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
     p = command("cat", cmd_cat, "write a file's bytes to stdout")
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("path", help="file inside the container")
 
     p = command("put", cmd_put, "copy a host file, directory or stdin in (and commit)")
     p.add_argument("cart", help="container file (created if missing)")
+    secrets(p)
     p.add_argument("src", help="host file or directory, or - for stdin")
     p.add_argument("dest", help="target path (the target directory when SRC is a directory)")
+    p.add_argument("--compression", choices=["lz4", "zstd", "auto", "none"],
+                   help="compress the files written (default: the container's default)")
+    p.add_argument("--level", type=int, help="compression level")
 
     p = command("get", cmd_get, "copy a file or directory out to the host")
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("path", help="file or directory inside the container")
     p.add_argument("dest", help="host path (a directory for a tree), or - for stdout")
 
     p = command("check", cmd_check, "verify the container; exit 1 when damaged")
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("--data", action="store_true", help="also verify every data checksum")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     cli_mvcc.add_commands(command)

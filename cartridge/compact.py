@@ -150,12 +150,11 @@ class CompactMixin:
                         viewable.add(Entry.decode(val).file_id)
                     if key[:1] == KEY_CHUNK:
                         rec = CHUNK_STRUCT.unpack(val)
-                        if rec[0] and rec[0] + rec[1] > boundary and rec[4] > newest_snap:
+                        if rec[0] and rec[0] + rec[1] > boundary and rec[7] > newest_snap:
                             chunks.append((key, rec))
 
         self._tree.walk(visit)
         moved = 0
-        gen = self._gen + 1
         pager = self._pager
         extents = _viewable_extents(self._cat, chunks, viewable)
         for fid, recs in extents.items():
@@ -168,9 +167,11 @@ class CompactMixin:
             if new is None:
                 continue
             pager.write_data(new, pager.data(first, npages))
-            for idx, (page, n, length, total, birth) in recs:
-                self._cat.put_chunk(fid, idx, (new + page - first, n, length, total, gen))
-                alloc.free(page, n, birth)
+            for idx, rec in recs:
+                # The record keeps its generation: it is in an encrypted chunk's
+                # associated data, and as a birth it is only ever too old (safe).
+                self._cat.put_chunk(fid, idx, (new + rec[0] - first, *rec[1:]))
+                alloc.free(rec[0], rec[1], rec[7])
             self._wrote_data = True
             moved += npages
         for key, rec in chunks:
@@ -178,15 +179,15 @@ class CompactMixin:
                 break
             if int.from_bytes(key[1:9], "big") in extents:
                 continue
-            page, npages, length, total, birth = rec
+            page, npages = rec[0], rec[1]
             new = alloc.alloc_below(npages, page)
             if new is None:
                 continue
-            pager.write_data(new, pager.data(page, npages)[:length])
+            pager.write_data(new, pager.data(page, npages)[: rec[3]])
             fid = int.from_bytes(key[1:9], "big")
             idx = int.from_bytes(key[9:17], "big")
-            self._cat.put_chunk(fid, idx, (new, npages, length, total, gen))
-            alloc.free(page, npages, birth)
+            self._cat.put_chunk(fid, idx, (new, *rec[1:]))  # generation kept: see above
+            alloc.free(page, npages, rec[7])
             self._wrote_data = True
             moved += npages
         for key in nodes:

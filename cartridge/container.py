@@ -20,6 +20,7 @@ thread for parallel reads.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import os
 import threading
 import time
@@ -34,8 +35,12 @@ from .allocator import Allocator
 from .arrayformat import decode_desc
 from .arrays import ArrayMixin
 from .btree import BTree, Node, NodeStore
+from .cache import DEFAULT_CACHE_SIZE, ChunkCache
 from .catalog import Catalog, Entry, decode_metadata, encode_metadata
+from .codec import DEFAULT, parse_policy
+from .codecapi import CodecMixin, RekeyMixin
 from .compact import CompactMixin
+from .crypto import check_key_arg
 from .errors import (
     ClosedError,
     ContainerFullError,
@@ -49,11 +54,14 @@ from .errors import (
     ReadOnlyError,
     StaleFileError,
 )
-from .files import FileData
+from .files import FileData, entry_policy
 from .layout import (
+    CODEC_NAMES,
     DEFAULT_CHUNK_SIZE,
     ENTRY_ARRAY,
     ENTRY_INLINE,
+    ENTRY_POLICY_MASK,
+    ENTRY_POLICY_SHIFT,
     ENTRY_STRUCT,
     INLINE_MAX,
     KIND_DIR,
@@ -96,6 +104,12 @@ class FileInfo:
     """POSIX permission bits."""
     metadata: dict = field(default_factory=dict)
     """User metadata given to ``write(..., metadata=)`` or ``set_metadata``."""
+    stored_size: int | None = None
+    """Bytes the file occupies on disk after compression and encryption (before
+    page rounding): set by :meth:`Cartridge.stat` for files (``walk`` leaves it
+    None, as it would cost a scan of every file's chunk records)."""
+    compression: str | None = None
+    """The file's compression policy: ``"lz4"``, ``"zstd"``, ``"auto"`` or None."""
     dtype: np.dtype | None = None
     """Element type of an array (see ``write_array``); None for plain files and dirs."""
     shape: tuple[int, ...] | None = None
@@ -143,6 +157,13 @@ class ContainerInfo:
     """What keeps pending pages from reuse: one line per live reader, view or
     snapshot pin that can reach some, with the bytes it holds (empty when
     nothing holds space)."""
+    encrypted: bool = False
+    """True when every page and chunk is sealed with AES-256-GCM."""
+    compression: str | None = None
+    """Default compression policy of new files (set at ``create()``)."""
+    cache: dict = field(default_factory=dict)
+    """Decoded-chunk ARC cache: ``hits``, ``misses``, ``p``, ``bytes``, ``capacity``,
+    ``entries`` and ``decodes`` (chunks decompressed/decrypted by this handle)."""
 
     def __getitem__(self, name: str) -> Any:
         """Dict-style access to a field: ``info["free"]``."""
@@ -155,37 +176,48 @@ class ContainerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
+class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, CompactMixin):
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
                  max_size: int | None = None, locking: bool | str = True,
                  timeout: float = 0.0, cache_nodes: int = 16384,
                  snapshot: str | None = None, _create: bool = False,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, _fixed: Any = None) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, key: bytes | None = None,
+                 password: str | None = None, compression: str | None = None,
+                 level: int | None = None, verify_reads: bool = False,
+                 cache_size: int = DEFAULT_CACHE_SIZE, _fixed: Any = None) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         _check_sizes(max_size, chunk_size)
         check_locking(locking)
+        check_key_arg(key, password)
+        policy = parse_policy(compression, level, (0, 0))
         if snapshot is not None:
             if mode != "r":
                 raise ValueError("snapshots open read-only: pass mode='r' with snapshot=")
             _fixed = ("snapshot", snapshot)
+        self._chunk_cache = ChunkCache(cache_size)
+        self._verify_reads = bool(verify_reads)
         self.path = os.fspath(path)
         self.mode = mode
         self._lock = threading.RLock()
         self._closed = True
         self._pid = os.getpid()
+        # What a read transaction, a pickled copy or a forked child reopens with
+        # (the key travels with a pickled handle of an encrypted container).
         self._options = {"max_size": max_size, "locking": locking, "timeout": timeout,
-                         "cache_nodes": cache_nodes}
+                         "cache_nodes": cache_nodes, "key": key, "password": password,
+                         "verify_reads": bool(verify_reads), "cache_size": cache_size}
         self._fixed = _fixed
         writable = mode != "r"
         create_file = _create or (mode == "a" and not os.path.exists(self.path))
         self._mf, self._table = open_locked(self.path, writable, create_file, locking, timeout)
         try:
             if create_file:
-                Pager.format_new(self._mf, chunk_size, max_size or 0)
-            self._pager = Pager(self._mf)
+                Pager.format_new(self._mf, chunk_size, max_size or 0, *policy, key=key,
+                                 password=password)
+            self._pager = Pager(self._mf, key, password)
             head_max = self._pager.header.max_size
             self.max_size = max_size if max_size is not None else (head_max or None)
             self._store = NodeStore(self._pager, cache_nodes)
@@ -211,7 +243,8 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
         self._alloc = Allocator(self._pager, meta, self.max_size) if self.mode != "r" else None
         self._tree = BTree(self._store, root_ref, self._alloc.free if self._alloc else None)
         self._cat = Catalog(self._tree)
-        self._data = FileData(self._pager, self._cat, self._alloc, self._chunk)
+        self._data = FileData(self._pager, self._cat, self._alloc, self._chunk,
+                              self._chunk_cache, self._verify_reads)
         self._file_count = int(meta["file_count"])
         self._dir_count = int(meta["dir_count"])
         self._next_fid = int(meta["next_file_id"])
@@ -460,15 +493,20 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
 
     # --------------------------------------------------------------- writing
     def write(self, path: str, data: Any, *, metadata: dict | None = None,
-              mode: int | None = None) -> None:
+              mode: int | None = None, compression: str | None = DEFAULT,
+              level: int | None = None) -> None:
         """Create or replace the file at ``path`` with ``data`` (bytes-like).
 
         Missing parent directories are created.  ``metadata`` replaces the
         file's user metadata (kept from the old file when None).
+        ``compression`` (``"lz4"``, ``"zstd"``, ``"auto"`` or None; the
+        container's default when not given) and ``level`` choose how each
+        chunk is compressed; later partial writes keep the file's policy.
         """
         with self._lock:
             self._check_writable()
             p = paths.normalize(path)
+            policy, level = parse_policy(compression, level, self._default_policy())
             view = _byte_view(data)
             existing = self._entry(p)
             if p == "/" or (existing is not None and existing.kind == KIND_DIR):
@@ -479,16 +517,16 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
             now = time.time_ns()
             if mode is None:
                 mode = existing.mode if existing else 0o644
-            entry = Entry(KIND_FILE, 0, mode & 0o7777, 0, now,
+            entry = Entry(KIND_FILE, policy << ENTRY_POLICY_SHIFT, mode & 0o7777, 0, now,
                           existing.ctime_ns if existing else now, 0, meta)
             if self._fits_inline(p, meta, len(view)):
-                entry.flags = ENTRY_INLINE
+                entry.flags |= ENTRY_INLINE
                 entry.inline = bytes(view)
                 entry.size = len(view)
             else:
                 entry.file_id = self._next_fid
                 self._next_fid += 1
-                self._data_write(entry, 0, view)
+                self._data_write(entry, 0, view, level)
             if existing is not None:
                 self._data.free(existing)
             else:
@@ -549,8 +587,8 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
         self._cat.put(p, entry)
         self._dirty = True
 
-    def _data_write(self, entry: Entry, offset: int, view: memoryview) -> None:
-        self._data.write(entry, offset, view, self._gen + 1)
+    def _data_write(self, entry: Entry, offset: int, view: memoryview, level: int = 0) -> None:
+        self._data.write(entry, offset, view, self._gen + 1, level)
         self._wrote_data = True
 
     def _fit_cell(self, path: str, entry: Entry) -> Entry:
@@ -562,8 +600,8 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
 
     def _to_chunked(self, entry: Entry) -> Entry:
         """A chunked copy of an inline entry (its bytes moved to data pages)."""
-        fresh = Entry(entry.kind, 0, entry.mode, 0, entry.mtime_ns, entry.ctime_ns,
-                      self._next_fid, entry.meta)
+        fresh = Entry(entry.kind, entry.flags & ENTRY_POLICY_MASK, entry.mode, 0,
+                      entry.mtime_ns, entry.ctime_ns, self._next_fid, entry.meta)
         self._next_fid += 1
         self._data_write(fresh, 0, memoryview(entry.inline))
         fresh.size = entry.size
@@ -588,7 +626,8 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
                 entry = self._to_chunked(entry)
                 entry.size = size
         elif size < entry.size:
-            self._data.shrink(entry, size)
+            self._data.shrink(entry, size, self._gen + 1)
+            self._wrote_data = True
         else:
             entry.size = size
         entry.mtime_ns = time.time_ns()
@@ -758,7 +797,11 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
         entry = self._entry(p)
         if entry is None:
             raise NotFoundError(f"no such file or directory: {p}", p)
-        return _info(p, entry)
+        info = _info(p, entry)
+        if entry.kind == KIND_FILE:
+            stored = entry.size if entry.flags & ENTRY_INLINE else self._data.stored_size(entry)
+            info = dataclasses.replace(info, stored_size=stored)
+        return info
 
     def list(self, prefix: str = "/", recursive: bool = False) -> builtins.list[str]:
         """Sorted absolute paths under a directory, or matching a name prefix.
@@ -796,15 +839,19 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
         for p, raw in self._scan(prefix, True):
             yield p, _info(p, Entry.decode(raw))
 
-    def open_file(self, path: str, mode: str = "rb") -> Any:
+    def open_file(self, path: str, mode: str = "rb", *, compression: str | None = DEFAULT,
+                  level: int | None = None) -> Any:
         """A binary file object on a file inside the container.
 
         Modes ``"rb"``, ``"wb"``, ``"ab"`` and ``"r+b"``.  Data streams through
-        a buffer; nothing loads the whole file.
+        a buffer; nothing loads the whole file.  ``compression``/``level``
+        apply to a file that ``"wb"`` (or ``"ab"`` on a missing file) creates.
         """
         from .fileobj import open_file
 
-        return open_file(self, path, mode)
+        if compression != DEFAULT or level is not None:
+            parse_policy(compression, level, (0, 0))
+        return open_file(self, path, mode, compression=compression, level=level)
 
     # ------------------------------------------------------------ reporting
     @_read_op
@@ -831,6 +878,9 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
             fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
             pending_pages=pending,
             holders=self._holders(alloc.pending),
+            encrypted=self._pager.encrypted,
+            compression=CODEC_NAMES[self._pager.header.codec],
+            cache={**self._chunk_cache.stats(), "decodes": self._data.decodes},
         )
 
     @_read_op
@@ -840,6 +890,10 @@ class Cartridge(ArrayMixin, MVCCMixin, SnapshotMixin, CompactMixin):
 
         meta, full = self._own_meta()
         return verify(self._pager, self._store, meta, self._gen, data=data, free_map=full)
+
+    def _default_policy(self) -> tuple[int, int]:
+        """The container's default ``(policy, level)`` from the file header."""
+        return self._pager.header.codec, self._pager.header.level
 
 
 # ---------------------------------------------------------------- helpers
@@ -885,7 +939,9 @@ def _info(path: str, entry: Entry) -> FileInfo:
         dtype, shape, chunks = desc.dtype, desc.shape, desc.chunks
     return FileInfo(path, KIND_NAMES.get(entry.kind, "unknown"), entry.size,
                     entry.mtime_ns / 1e9, entry.ctime_ns / 1e9, entry.mode,
-                    decode_metadata(entry.meta), dtype, shape, chunks)
+                    decode_metadata(entry.meta),
+                    compression=CODEC_NAMES[entry_policy(entry)] if entry.kind == KIND_FILE
+                    else None, dtype=dtype, shape=shape, chunks=chunks)
 
 
 def _refuse_array(path: str, entry: Entry) -> None:
@@ -898,10 +954,19 @@ def _refuse_array(path: str, entry: Entry) -> None:
 
 def create(path: str | os.PathLike[str], *, overwrite: bool = False,
            max_size: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           locking: bool | str = True, timeout: float = 0.0) -> Cartridge:
-    """Create a new, empty container (16 KiB) and open it read-write."""
+           locking: bool | str = True, timeout: float = 0.0, key: bytes | None = None,
+           password: str | None = None, compression: str | None = None,
+           level: int | None = None, verify_reads: bool = False,
+           cache_size: int = DEFAULT_CACHE_SIZE) -> Cartridge:
+    """Create a new, empty container (16 KiB) and open it read-write.
+
+    ``key`` (32 bytes) or ``password`` (through scrypt) encrypts it;
+    ``compression``/``level`` set the default policy of new files.
+    """
     fs_path = os.fspath(path)
     _check_sizes(max_size, chunk_size)
+    check_key_arg(key, password)
+    parse_policy(compression, level, (0, 0))
     if os.path.exists(fs_path):
         if not overwrite:
             raise FileExistsError(f"{fs_path!r} already exists; pass overwrite=True", fs_path)
@@ -914,12 +979,15 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
         finally:
             old.close()
     return Cartridge(fs_path, "r+", max_size=max_size, locking=locking, timeout=timeout,
-                     _create=True, chunk_size=chunk_size)
+                     _create=True, chunk_size=chunk_size, key=key, password=password,
+                     compression=compression, level=level, verify_reads=verify_reads,
+                     cache_size=cache_size)
 
 
 def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001
          locking: bool | str = True, timeout: float = 0.0, cache_nodes: int = 16384,
-         snapshot: str | None = None) -> Cartridge:
+         snapshot: str | None = None, key: bytes | None = None, password: str | None = None,
+         verify_reads: bool = False, cache_size: int = DEFAULT_CACHE_SIZE) -> Cartridge:
     """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create.
 
     ``snapshot=name`` (with ``mode="r"``) opens a snapshot taken with
@@ -928,6 +996,10 @@ def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None
     where the filesystem has no locks), ``"best-effort"`` (the same, but carry
     on without locks, with a warning, where they are unsupported) or ``False``
     (no locks: you guarantee that no process writes while another reads).
+    Encrypted containers need ``key`` or ``password`` (WrongKeyError otherwise).
+    ``verify_reads`` checks every data chunk's checksum as it is read;
+    ``cache_size`` bounds the decoded-chunk ARC cache in bytes.
     """
     return Cartridge(path, mode, max_size=max_size, locking=locking, timeout=timeout,
-                     cache_nodes=cache_nodes, snapshot=snapshot)
+                     cache_nodes=cache_nodes, snapshot=snapshot, key=key, password=password,
+                     verify_reads=verify_reads, cache_size=cache_size)

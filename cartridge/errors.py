@@ -38,6 +38,9 @@ __all__ = [
     "SnapshotNotFoundError",
     "LockingUnsupportedError",
     "SnapshotExistsError",
+    "AuthenticationError",
+    "WrongKeyError",
+    "EncodedDataError",
 ]
 
 
@@ -204,6 +207,8 @@ class IsAnArrayError(CartridgeError, builtins.TypeError):
     def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.filename = path
+
+
 class SnapshotNotFoundError(NotFoundError):
     """No snapshot of that name exists (it was never taken, or was deleted)."""
 
@@ -218,4 +223,25 @@ class LockingUnsupportedError(LockedError):
     Raised with ``locking=True`` (the default), typically on a network
     filesystem; ``locking="best-effort"`` then proceeds without locks, and
     ``locking=False`` never takes them.
+    """
+
+
+class AuthenticationError(CorruptionError):
+    """An encrypted page or chunk failed AES-GCM authentication.
+
+    Raised when sealed bytes were altered, or moved, swapped or replayed from
+    another place or an older generation: the data is refused, never returned.
+    """
+
+
+class WrongKeyError(CartridgeError, builtins.PermissionError):
+    """The key or password does not open this encrypted container (or none was given)."""
+
+
+class EncodedDataError(CartridgeError, builtins.ValueError):
+    """Zero-copy access was asked of data stored compressed or encrypted.
+
+    A memory view needs the raw bytes in the mapped file; compressed or
+    encrypted chunks must be decoded first (``cart.array(path)[...]`` or
+    ``cart.read(path)`` do that).
     """

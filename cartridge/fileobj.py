@@ -90,17 +90,17 @@ class _RawCartFile(io.RawIOBase):
         return size
 
 
-def open_file(cart: Any, path: str, mode: str = "rb") -> io.BufferedIOBase:
+def open_file(cart: Any, path: str, mode: str = "rb", **codec: Any) -> io.BufferedIOBase:
     """Open ``path`` inside ``cart`` as a buffered binary file (see module doc)."""
     if mode not in ("rb", "wb", "ab", "r+b", "rb+"):
         raise ValueError(f"mode must be 'rb', 'wb', 'ab' or 'r+b', got {mode!r}")
     mode = "r+b" if mode == "rb+" else mode
     p = paths.normalize(path)
     if mode == "wb":
-        cart.write(p, b"")
+        cart.write(p, b"", **codec)
     elif mode == "ab":
         if not cart.exists(p):
-            cart.write(p, b"")
+            cart.write(p, b"", **codec)
         else:
             cart.stat(p)
     else:

@@ -66,6 +66,37 @@ FILE_HEADER = np.dtype(
         ("created_ns", "<i8"),  # creation time, ns since the epoch
         ("max_size", "<u8"),  # default size cap in bytes, 0 = none
         ("uuid", "u1", (16,)),  # random container identity
+        ("codec", "u1"),  # container default compression policy (CODEC_* / POLICY_AUTO)
+        ("level", "i1"),  # its level, 0 = the codec's default
+        ("reserved", "u1", (14,)),  # 0
+    ]
+)
+
+#: FILE_HEADER.flags bit 0: every headed page body and every chunk is sealed
+#: with AES-256-GCM; two KEY_SLOTs follow the header.
+HEADER_ENCRYPTED = 1
+#: The header checksum covers bytes 16..HEADER_FIXED of page 0 (the fields, then
+#: zeros); the key slots after it carry their own checksums, so ``rekey`` can
+#: rewrite one slot without touching the header or the other slot.
+HEADER_FIXED = 512
+#: Byte offsets of the two key slots in page 0 (separate 512-byte sectors, so a
+#: torn rewrite of one by ``rekey`` cannot damage the other).
+KEY_SLOT_OFFSETS = (512, 1024)
+KDF_RAW = 0  # the caller gave the 32-byte key itself
+KDF_SCRYPT = 1  # key = scrypt(password, salt, N=2**log2_n, r, p, 32 bytes)
+
+KEY_SLOT = np.dtype(
+    [
+        ("checksum", "<u8"),  # XXH64 of bytes 8..KEY_SLOT.itemsize of the slot
+        ("in_use", "u1"),  # 1 when the slot holds a key
+        ("kdf", "u1"),  # KDF_*
+        ("log2_n", "u1"),  # scrypt cost N = 2**log2_n
+        ("reserved", "u1"),
+        ("r", "<u4"),  # scrypt block size
+        ("p", "<u4"),  # scrypt parallelism
+        ("epoch", "<u4"),  # which rekey made this slot (0 = create)
+        ("salt", "u1", (16,)),  # scrypt salt (random; zero for KDF_RAW)
+        ("key_check", "u1", (32,)),  # SHA-256(b"cartridge key check" + uuid + key)
     ]
 )
 
@@ -80,7 +111,15 @@ PAGE_HEADER = np.dtype(
     ]
 )
 HEADER_SIZE = PAGE_HEADER.itemsize  # 32
-BODY_SIZE = PAGE_SIZE - HEADER_SIZE  # 4064
+#: Every headed page ends with a 32-byte trailer: in encrypted containers the
+#: AES-GCM nonce (12 bytes) and tag (16 bytes) of the sealed body, then 4 zero
+#: bytes; in plain containers all zero.  Format version 2 reserves it always,
+#: so every capacity below is one constant whatever the container.
+TRAILER_SIZE = 32
+NONCE_SIZE = 12
+TAG_SIZE = 16
+BODY_END = PAGE_SIZE - TRAILER_SIZE  # 4064: bodies span bytes 32..4063
+BODY_SIZE = BODY_END - HEADER_SIZE  # 4032
 
 #: A (page, generation) pointer.  The generation lets the reader check that the
 #: page it reaches was written by the commit the parent expects (btrfs does the
@@ -91,7 +130,7 @@ PAGE_REF = np.dtype([("page", "<u8"), ("generation", "<u8")])
 #: segments the meta points at free-map directory pages instead.
 META_FM_INLINE = 128
 #: Pages listed in a single-sync commit's meta page (see pager.py).
-META_SYNC_MAX = 192
+META_SYNC_MAX = 189
 
 META_COMMIT_SINGLE_SYNC = 1
 
@@ -131,17 +170,17 @@ META = np.dtype(
         ("sync_digest", "<u8"),  # XXH64 of the listed pages' stored checksums
     ]
 )
-assert HEADER_SIZE + META.itemsize <= PAGE_SIZE
+assert HEADER_SIZE + META.itemsize == BODY_END
 
 #: One free-map page: a bitmap of FM_WORDS little-endian uint64 words after the
 #: page header; bit ``p & 63`` of word ``p >> 6`` is 1 when page ``p`` is used.
-FM_WORDS = BODY_SIZE // 8  # 508
-FM_BITS = FM_WORDS * 64  # 32512 pages per segment
+FM_WORDS = BODY_SIZE // 8  # 504
+FM_BITS = FM_WORDS * 64  # 32256 pages per segment
 
 #: Free-map directory page: PAGE_REF entries, one per free-map segment.
-FMDIR_ENTRIES = BODY_SIZE // PAGE_REF.itemsize  # 254
+FMDIR_ENTRIES = BODY_SIZE // PAGE_REF.itemsize  # 252
 
-PENDING_PER_PAGE = BODY_SIZE // PENDING_ENTRY.itemsize  # 169
+PENDING_PER_PAGE = BODY_SIZE // PENDING_ENTRY.itemsize  # 168
 
 # ---------------------------------------------------------------------------
 # B+tree nodes.  A leaf page holds ``count`` cells after the header:
@@ -175,6 +214,11 @@ KIND_DIR = 2
 KIND_NAMES = {KIND_FILE: "file", KIND_DIR: "dir"}
 ENTRY_INLINE = 1  # the file's bytes follow the metadata inside the value
 ENTRY_ARRAY = 2  # a numpy array: the value's tail is its descriptor (arrayformat.py)
+#: Bits 2-3 of ENTRY.flags: the file's compression policy for new chunks
+#: (CODEC_NONE, CODEC_LZ4, CODEC_ZSTD or POLICY_AUTO).  Readers ignore it: each
+#: chunk record names its own codec.
+ENTRY_POLICY_SHIFT = 2
+ENTRY_POLICY_MASK = 0b1100
 
 ENTRY = np.dtype(
     [
@@ -192,12 +236,28 @@ ENTRY = np.dtype(
 #: Largest file kept inline in its catalog entry instead of in data pages.
 INLINE_MAX = 1536
 
+# Chunk codecs (CHUNK.codec).  POLICY_AUTO is a per-file policy only: lz4,
+# kept per chunk when it saves at least AUTO_MIN_SAVING of the chunk.
+CODEC_NONE = 0
+CODEC_LZ4 = 1
+CODEC_ZSTD = 2
+POLICY_AUTO = 3
+CODEC_NAMES = {CODEC_NONE: None, CODEC_LZ4: "lz4", CODEC_ZSTD: "zstd", POLICY_AUTO: "auto"}
+AUTO_MIN_SAVING = 0.10
+
+#: CHUNK.flags bit 0: the stored bytes are nonce || AES-256-GCM ciphertext || tag;
+#: bit 1: the key slot (0 or 1) whose key sealed them.
+CHUNK_ENCRYPTED = 1
+
 CHUNK = np.dtype(
     [
         ("page", "<u8"),  # first data page, 0 = hole (reads as zeros)
-        ("npages", "<u4"),  # contiguous pages holding the chunk
-        ("length", "<u4"),  # bytes stored; bytes past it (within the file) read as 0
-        ("checksum", "<u8"),  # XXH64 of the `length` stored bytes, seed 0
+        ("npages", "<u4"),  # contiguous pages holding the chunk = ceil(stored / 4096)
+        ("length", "<u4"),  # logical bytes of the chunk; bytes past it (within the file) read 0
+        ("stored", "<u4"),  # bytes on disk (after compression and encryption)
+        ("codec", "<u2"),  # CODEC_*
+        ("flags", "<u2"),  # bit 0 CHUNK_ENCRYPTED, bit 1 the key slot it is sealed under
+        ("checksum", "<u8"),  # XXH64 of the `stored` bytes on disk, seed 0
         ("generation", "<u8"),  # commit generation that wrote the chunk
     ]
 )

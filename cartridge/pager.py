@@ -37,18 +37,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CorruptionError, FormatError
+from .crypto import SCRYPT_LOG2N, SCRYPT_P, SCRYPT_R, Sealer, derive_key, key_check
+from .errors import CorruptionError, FormatError, WrongKeyError
 from .kernels.checksum import xxh64
 from .layout import (
+    BODY_END,
     BODY_SIZE,
     CHECKSUM_SEED,
     FILE_HEADER,
     FM_WORDS,
     FORMAT_VERSION,
+    HEADER_ENCRYPTED,
+    HEADER_FIXED,
     HEADER_SIZE,
+    KDF_RAW,
+    KDF_SCRYPT,
+    KEY_SLOT,
+    KEY_SLOT_OFFSETS,
     MAGIC,
     META,
     META_COMMIT_SINGLE_SYNC,
+    NONCE_SIZE,
     PAGE_HEADER_STRUCT,
     PAGE_SIZE,
     PAGE_TYPE_NAMES,
@@ -60,6 +69,9 @@ from .mapfile import MappedFile
 _SEED = np.uint64(CHECKSUM_SEED)
 _GEN_AT = struct.Struct("<Q")
 _ZERO_PAGE = bytes(PAGE_SIZE)
+_FLAGS_AT = struct.Struct("<H")
+#: Data writes at least this long go through pwrite instead of the mapping.
+_PWRITE_MIN = 16 * PAGE_SIZE
 
 
 def checksum(data: np.ndarray) -> int:
@@ -81,23 +93,117 @@ class FileHeader:
     """Default size cap in bytes; 0 means none."""
     uuid: bytes
     """Random identity of the container."""
+    encrypted: bool = False
+    """True when pages and chunks are sealed with AES-256-GCM."""
+    codec: int = 0
+    """Default compression policy for new files (``CODEC_*``/``POLICY_AUTO``)."""
+    level: int = 0
+    """Its level (0 = the codec's default)."""
+    slots: tuple = ()
+    """Decoded key slots (dicts), encrypted containers only."""
+
+
+def _key_slot(password: str | None, key: bytes | None, uuid: bytes, epoch: int) -> tuple[
+        np.ndarray, bytes]:
+    """A filled KEY_SLOT record and the key it recognises."""
+    slot = np.zeros((), KEY_SLOT)
+    slot["in_use"] = 1
+    slot["epoch"] = epoch
+    if password is not None:
+        salt = os.urandom(16)
+        key = derive_key(password, salt, SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P)
+        slot["kdf"] = KDF_SCRYPT
+        slot["log2_n"], slot["r"], slot["p"] = SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P
+        slot["salt"] = np.frombuffer(salt, np.uint8)
+    else:
+        slot["kdf"] = KDF_RAW
+    slot["key_check"] = np.frombuffer(key_check(uuid, key), np.uint8)
+    raw = bytearray(slot.tobytes())
+    _GEN_AT.pack_into(raw, 0, checksum(np.frombuffer(bytes(raw[8:]), np.uint8)))
+    return np.frombuffer(bytes(raw), KEY_SLOT)[0], key
 
 
 class Pager:
     """Checked page access over a :class:`MappedFile`."""
 
-    def __init__(self, mf: MappedFile) -> None:
+    def __init__(self, mf: MappedFile, key: bytes | None = None,
+                 password: str | None = None) -> None:
         self.mf = mf
         self.header = self._read_file_header()
         self.rejected_newer: list[str] = []
+        #: Sealers by key slot, for the slots the caller's key opens.
+        self.sealers: dict[int, Sealer] = {}
+        #: The key slot new pages are sealed under.
+        self.slot = 0
+        if self.header.encrypted:
+            self.unlock(key, password)
+        elif key is not None or password is not None:
+            raise FormatError(f"{mf.path!r} is not encrypted; open it without key/password")
+
+    @property
+    def encrypted(self) -> bool:
+        """True for an encrypted container."""
+        return self.header.encrypted
+
+    def unlock(self, key: bytes | None, password: str | None) -> None:
+        """Find the key slot(s) ``key``/``password`` opens; WrongKeyError if none."""
+        if key is None and password is None:
+            raise WrongKeyError(f"{self.mf.path!r} is encrypted: pass key= or password= "
+                                "(cart: --password, --key-file or $CARTRIDGE_PASSWORD)")
+        self.sealers = {}
+        for idx, slot in enumerate(self.header.slots):
+            if not slot["in_use"]:
+                continue
+            if slot["kdf"] == KDF_SCRYPT:
+                if password is None:
+                    continue
+                k = derive_key(password, slot["salt"], slot["log2_n"], slot["r"], slot["p"])
+            else:
+                if key is None:
+                    continue
+                k = bytes(key)
+            if key_check(self.header.uuid, k) == slot["key_check"]:
+                self.sealers[idx] = Sealer(k, self.header.uuid)
+        if not self.sealers:
+            raise WrongKeyError(f"wrong key or password for {self.mf.path!r}")
+        self.slot = max(self.sealers, key=lambda i: self.header.slots[i]["epoch"])
+
+    def write_key_slot(self, index: int, key: bytes | None, password: str | None,
+                       epoch: int) -> bytes:
+        """Fill key slot ``index`` of page 0 (or clear it when both are None) and sync.
+
+        Touches only that slot's 72 bytes (its own sector, its own checksum).
+        Returns the key the slot recognises (b"" when cleared).
+        """
+        off = KEY_SLOT_OFFSETS[index]
+        if key is None and password is None:
+            rec, real = np.zeros((), KEY_SLOT), b""
+            raw = bytearray(rec.tobytes())
+            _GEN_AT.pack_into(raw, 0, checksum(np.frombuffer(bytes(raw[8:]), np.uint8)))
+            image = bytes(raw)
+        else:
+            rec, real = _key_slot(password, key, self.header.uuid, epoch)
+            image = rec.tobytes()
+        self.mf.buf[off : off + KEY_SLOT.itemsize] = np.frombuffer(image, np.uint8)
+        self.mf.sync()
+        self.header = self._read_file_header()
+        return real
+
+    def sealer(self) -> Sealer | None:
+        """The sealer new pages and chunks are written with (None: plain container)."""
+        return self.sealers.get(self.slot) if self.header.encrypted else None
 
     # ------------------------------------------------------------------ create
     @staticmethod
-    def format_new(mf: MappedFile, chunk_size: int, max_size: int) -> None:
+    def format_new(mf: MappedFile, chunk_size: int, max_size: int, codec: int = 0,
+                   level: int = 0, key: bytes | None = None,
+                   password: str | None = None) -> None:
         """Write an empty container: header, two meta pages, one free-map page.
 
         Four pages, 16 KiB.  Both meta pages describe the same empty state
         (generations 0 and 1) so either one alone can open the container.
+        With ``key``/``password`` the container is encrypted: key slot 0 gets
+        the KDF parameters and key check, and every page is sealed.
         """
         if chunk_size % PAGE_SIZE or not PAGE_SIZE <= chunk_size <= 1 << 24:
             raise ValueError(
@@ -113,15 +219,27 @@ class Pager:
         head["chunk_size"] = chunk_size
         head["created_ns"] = time.time_ns()
         head["max_size"] = max_size
-        head["uuid"] = np.frombuffer(os.urandom(16), np.uint8)
+        uuid = os.urandom(16)
+        head["uuid"] = np.frombuffer(uuid, np.uint8)
+        head["codec"] = codec
+        head["level"] = level
         page0 = np.zeros(PAGE_SIZE, np.uint8)
+        sealer = None
+        if key is not None or password is not None:
+            head["flags"] = HEADER_ENCRYPTED
+            slot, real_key = _key_slot(password, key, uuid, 0)
+            page0[KEY_SLOT_OFFSETS[0] : KEY_SLOT_OFFSETS[0] + KEY_SLOT.itemsize] = (
+                np.frombuffer(slot.tobytes(), np.uint8))
+            sealer = Sealer(real_key, uuid)
         page0[: FILE_HEADER.itemsize] = np.frombuffer(head.tobytes(), np.uint8)
         page0[8:16] = np.frombuffer(
-            np.uint64(checksum(page0[16:])).tobytes(), np.uint8
+            np.uint64(checksum(page0[16:HEADER_FIXED])).tobytes(), np.uint8
         )
         mf.buf[:PAGE_SIZE] = page0
         pager = Pager.__new__(Pager)
         pager.mf = mf
+        pager.sealers = {0: sealer} if sealer else {}
+        pager.slot = 0
         words = np.zeros(FM_WORDS, np.uint64)
         words[0] = 0b1111  # pages 0-3 used
         pager.write_headed(3, PT_FREEMAP, 1, FM_WORDS, words.view(np.uint8))
@@ -151,7 +269,7 @@ class Pager:
         if bytes(raw["magic"]) != MAGIC:
             raise FormatError(f"{mf.path!r} is not a Cartridge container")
         stored = int(raw["checksum"])
-        if stored != checksum(mf.buf[16:PAGE_SIZE]):
+        if stored != checksum(mf.buf[16:HEADER_FIXED]):
             raise CorruptionError(
                 f"{mf.path!r}: the file header (page 0) fails its checksum", page=0
             )
@@ -165,12 +283,27 @@ class Pager:
         chunk = int(raw["chunk_size"])
         if chunk % PAGE_SIZE or chunk == 0 or chunk > 1 << 24:
             raise FormatError(f"{mf.path!r} has an invalid chunk size {chunk}")
+        slots = []
+        encrypted = bool(int(raw["flags"]) & HEADER_ENCRYPTED)
+        if encrypted:
+            for off in KEY_SLOT_OFFSETS:
+                rec = np.frombuffer(mf.view[off : off + KEY_SLOT.itemsize], KEY_SLOT)[0]
+                ok = int(rec["checksum"]) == checksum(mf.buf[off + 8 : off + KEY_SLOT.itemsize])
+                slots.append({
+                    "in_use": ok and bool(rec["in_use"]), "kdf": int(rec["kdf"]),
+                    "log2_n": int(rec["log2_n"]), "r": int(rec["r"]), "p": int(rec["p"]),
+                    "epoch": int(rec["epoch"]), "salt": bytes(rec["salt"]),
+                    "key_check": bytes(rec["key_check"])})
         return FileHeader(
             version=int(raw["version"]),
             chunk_size=chunk,
             created_ns=int(raw["created_ns"]),
             max_size=int(raw["max_size"]),
             uuid=bytes(raw["uuid"]),
+            encrypted=encrypted,
+            codec=int(raw["codec"]),
+            level=int(raw["level"]),
+            slots=tuple(slots),
         )
 
     # ------------------------------------------------------------------ pages
@@ -203,7 +336,28 @@ class Pager:
         problem = self.check_headed(page, ptype, generation)
         if problem:
             raise CorruptionError(f"{self.mf.path!r}: {problem}", page=page)
+        if self.header.encrypted:
+            return memoryview(self._unseal(self.mf.view[off : off + PAGE_SIZE], page))
         return self.mf.view[off : off + PAGE_SIZE]
+
+    def _unseal(self, image: memoryview | bytes, page: int) -> bytes:
+        """Plaintext image of a sealed headed page (checksum already checked).
+
+        The header stays as stored, the body is decrypted and authenticated,
+        the trailer reads as zeros.
+        """
+        tail = bytes(image[8:HEADER_SIZE])
+        slot = _FLAGS_AT.unpack_from(tail, 18)[0]
+        sealer = self.sealers.get(slot)
+        if sealer is None:
+            raise WrongKeyError(
+                f"{self.mf.path!r}: page {page} is sealed under key slot {slot}, which the "
+                "given key does not open")
+        body = sealer.open_page(tail, image[HEADER_SIZE:BODY_END],
+                                bytes(image[BODY_END : BODY_END + NONCE_SIZE]),
+                                bytes(image[BODY_END + NONCE_SIZE : BODY_END + NONCE_SIZE + 16]),
+                                page)
+        return bytes(image[:HEADER_SIZE]) + body + bytes(PAGE_SIZE - BODY_END)
 
     def check_headed(self, page: int, ptype: int, generation: int | None) -> str | None:
         """Describe what is wrong with a headed page, or return None if sound."""
@@ -244,6 +398,8 @@ class Pager:
                 or stored != int(xxh64(self.mf.buf[off + 8 : off + PAGE_SIZE], _SEED))):
             problem = self.check_headed(page, typ if typ in types else types[0], generation)
             raise CorruptionError(f"{self.mf.path!r}: {problem}", page=page)
+        if self.header.encrypted:
+            return typ, count, self._unseal(self.mf.view[off : off + PAGE_SIZE], page)
         return typ, count, bytes(self.mf.view[off : off + PAGE_SIZE])
 
     def header_of(self, page: int) -> tuple[int, int, int, int, int, int]:
@@ -253,20 +409,34 @@ class Pager:
     def write_headed(
         self, page: int, ptype: int, generation: int, count: int, body: bytes | np.ndarray
     ) -> None:
-        """Write a headed page: header, body, zero padding, checksum."""
+        """Write a headed page: header, body, zero padding, (seal,) checksum."""
         raw = body.tobytes() if isinstance(body, np.ndarray) else body
         if len(raw) > BODY_SIZE:
             raise ValueError(f"page body of {len(raw)} bytes does not fit")
         if not 1 <= page < self.npages:
             raise ValueError(f"page {page} is outside the mapped container")
-        # Built in place: no committed tree reaches a page being written.
         off = page * PAGE_SIZE
-        view = self.mf.view
-        end = off + HEADER_SIZE + len(raw)
-        view[off + HEADER_SIZE : end] = raw
-        view[end : off + PAGE_SIZE] = _ZERO_PAGE[: off + PAGE_SIZE - end]
-        PAGE_HEADER_STRUCT.pack_into(view, off, 0, page, generation, ptype, 0, count)
-        _GEN_AT.pack_into(view, off, int(xxh64(self.mf.buf[off + 8 : off + PAGE_SIZE], _SEED)))
+        sealer = self.sealers.get(self.slot)
+        if sealer is None:
+            # Built in place: no committed tree reaches a page being written.
+            view = self.mf.view
+            end = off + HEADER_SIZE + len(raw)
+            view[off + HEADER_SIZE : end] = raw
+            view[end : off + PAGE_SIZE] = _ZERO_PAGE[: off + PAGE_SIZE - end]
+            PAGE_HEADER_STRUCT.pack_into(view, off, 0, page, generation, ptype, 0, count)
+            _GEN_AT.pack_into(view, off,
+                              int(xxh64(self.mf.buf[off + 8 : off + PAGE_SIZE], _SEED)))
+            return
+        image = bytearray(PAGE_SIZE)
+        image[HEADER_SIZE : HEADER_SIZE + len(raw)] = raw
+        PAGE_HEADER_STRUCT.pack_into(image, 0, 0, page, generation, ptype, self.slot, count)
+        ct, nonce, tag = sealer.seal_page(bytes(image[8:HEADER_SIZE]),
+                                          bytes(image[HEADER_SIZE:BODY_END]))
+        image[HEADER_SIZE:BODY_END] = ct
+        image[BODY_END : BODY_END + NONCE_SIZE] = nonce
+        image[BODY_END + NONCE_SIZE : BODY_END + NONCE_SIZE + len(tag)] = tag
+        _GEN_AT.pack_into(image, 0, int(xxh64(np.frombuffer(image, np.uint8)[8:], _SEED)))
+        self.mf.view[off : off + PAGE_SIZE] = image
 
     def data(self, page: int, npages: int) -> memoryview:
         """Memoryview of a run of data pages (bounds-checked)."""
@@ -285,7 +455,14 @@ class Pager:
         n = len(data)
         self._bounds(page, max(1, -(-n // PAGE_SIZE)))
         off = page * PAGE_SIZE
-        self.mf.view[off : off + n] = data
+        if n >= _PWRITE_MIN:
+            # Same page cache as the mapping (coherent on Linux), but no page
+            # fault per fresh 4 KiB page: ~3x faster into newly grown space.
+            done = 0
+            while done < n:
+                done += os.pwrite(self.mf.fd, data[done:], off + done)
+        else:
+            self.mf.view[off : off + n] = data
 
     # ------------------------------------------------------------------- meta
     def read_meta_slot(self, slot: int) -> tuple[int, np.ndarray | None, str | None]:
@@ -308,6 +485,11 @@ class Pager:
         if 1 + gen % 2 != slot:
             return gen, None, (
                 f"meta page {slot} holds generation {gen}, which belongs in the other slot")
+        if self.header.encrypted:
+            try:
+                raw = np.frombuffer(self._unseal(raw.tobytes(), slot), np.uint8)
+            except (CorruptionError, WrongKeyError) as exc:
+                return gen, None, f"meta page {slot} (generation {gen}): {exc}"
         meta = np.frombuffer(raw[HEADER_SIZE : HEADER_SIZE + META.itemsize].tobytes(), META)[0]
         if int(meta["total_pages"]) * PAGE_SIZE > self.mf.size:
             return gen, None, (
@@ -387,16 +569,24 @@ class Pager:
         """
         best: tuple[int, np.ndarray] | None = None
         problems = []
+        gens: list[int] = []
         rejected = []
         for slot in (1, 2):
             gen, meta, problem = self.read_meta_slot(slot)
             if meta is None:
                 problems.append(problem)
+                gens.append(gen)
                 if "torn single-sync" in problem:
                     rejected.append((gen, problem))
                 continue
             if best is None or gen > best[0]:
                 best = (gen, meta)
+        locked = [gen for gen, problem in zip(gens, problems) if "key slot" in problem]
+        if locked and (best is None or max(locked) > best[0]):
+            # A newer commit is sealed under a key the caller lacks (a rekey
+            # happened): never fall back to an older commit for that reason.
+            raise WrongKeyError(f"{self.mf.path!r}: wrong key for the newest commit "
+                                f"({'; '.join(problems)})")
         if best is None:
             raise CorruptionError(
                 f"{self.mf.path!r}: no valid meta page ({'; '.join(problems)})", page=1

@@ -133,7 +133,8 @@ def tree_pages(store: NodeStore, root: tuple[int, int] | None) -> tuple[np.ndarr
         if node.leaf:
             for key, val in zip(node.keys, node.vals):
                 if key[:1] == KEY_CHUNK:
-                    start, npages, _len, _sum, cgen = CHUNK_STRUCT.unpack(val)
+                    rec = CHUNK_STRUCT.unpack(val)
+                    start, npages, cgen = rec[0], rec[1], rec[7]
                     if start:
                         pages.append(np.arange(start, start + npages, dtype=np.int64))
                         births.append(np.full(npages, cgen, np.int64))

@@ -8,7 +8,10 @@ What is checked, in order:
 2. every entry: decodable, known kind, metadata decodable, inline size right,
    parent directory present; counts match the meta page;
 3. every chunk record: owned by a live file, inside the file's size, pages in
-   bounds, page count matching its length, and (``data=True``) its XXH64;
+   bounds, page count matching its stored length, and (``data=True``) its
+   XXH64 and, for compressed or encrypted chunks, that it authenticates and
+   decodes to its logical length (so ``cart check --data`` finds swapped or
+   replayed chunks too);
 4. no page used twice (tree nodes, data, free-map and pending pages);
 5. the free map: every reachable or pending page is marked used, and every
    page marked used is reachable or pending (otherwise it has leaked);
@@ -32,8 +35,12 @@ from .arraydata import array_chunk_problem, array_entry_problem
 from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
+from .files import decode_chunk
 from .layout import (
+    CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
+    CODEC_NONE,
+    CODEC_ZSTD,
     ENTRY_ARRAY,
     ENTRY_INLINE,
     FM_WORDS,
@@ -162,7 +169,7 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
     # chunks
     chunk_size = pager.header.chunk_size
     for fid, idx, rec in chunks:
-        page, npages, length, stored_sum, _gen = rec
+        page, npages, length, stored, codec, flags, stored_sum, _gen = rec
         owner_entry = live.get(fid)
         where = f"chunk {idx} of file id {fid}"
         if owner_entry is None:
@@ -178,16 +185,26 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
             problems.append(f"{where}: lies outside the file's {entry.size} bytes")
         if page == 0:
             continue
-        if npages != -(-length // PAGE_SIZE):
-            problems.append(f"{where}: {npages} pages for {length} bytes")
+        if npages != -(-stored // PAGE_SIZE):
+            problems.append(f"{where}: {npages} pages for {stored} stored bytes")
+        if codec > CODEC_ZSTD or (codec == CODEC_NONE and not flags & CHUNK_ENCRYPTED
+                                  and stored != length):
+            problems.append(f"{where}: codec {codec} with {stored} stored bytes for {length}")
+        if bool(flags & CHUNK_ENCRYPTED) != pager.encrypted:
+            problems.append(f"{where}: encryption flag does not match the container")
         if not claim(page, npages, where):
             continue
         if data:
-            got = checksum(pager.data_array(page, length))
-            counters["data"] += length
+            got = checksum(pager.data_array(page, stored))
+            counters["data"] += stored
             if got != stored_sum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")
+            elif codec != CODEC_NONE or flags & CHUNK_ENCRYPTED:
+                try:  # authenticate (encrypted) and decode (compressed) it as a read would
+                    decode_chunk(pager, fid, idx, rec, pager.data(page, npages)[:stored])
+                except CartridgeError as exc:
+                    problems.append(f"{where}: {exc}")
     return problems
 
 

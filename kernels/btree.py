@@ -34,6 +34,7 @@ MISSING = 0
 FALLBACK = -1
 
 _PAGE = 4096
+_BODY_END = 4064  # node bytes end here; the page's last 32 bytes are its trailer
 _HEADER = 32
 _BRANCH = 2
 _LEAF = 3
@@ -99,12 +100,12 @@ def _sound(buf, off, page, gen):
         entries = count
     else:
         return False
-    if first > _PAGE or _u16(buf, table) != first:
+    if first > _BODY_END or _u16(buf, table) != first:
         return False
     prev = first
     for i in range(1, entries):
         cur = _u16(buf, table + 2 * i)
-        if cur < prev or cur > _PAGE:
+        if cur < prev or cur > _BODY_END:
             return False
         prev = cur
     return xxh64(buf[off + 8 : off + _PAGE], np.uint64(0)) == _u64le(buf, off)
@@ -204,7 +205,7 @@ def lookup_ref(buf: bytes, root_page: int, root_gen: int, key: bytes,
                 return FALLBACK, page, 0
             offs = struct.unpack_from(f"<{count}H", buf, off + _HEADER + 16 * count)
             first = _HEADER + 18 * count
-        if (offs[0] != first or list(offs) != sorted(offs) or offs[-1] > _PAGE
+        if (offs[0] != first or list(offs) != sorted(offs) or offs[-1] > _BODY_END
                 or xxh64_ref(buf[off + 8 : off + _PAGE], 0) != stored):
             return FALLBACK, page, 0
         cells = [buf[off + a : off + b] for a, b in zip(offs[:-1], offs[1:])]

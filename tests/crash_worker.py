@@ -26,6 +26,7 @@ renamed with everything below them, and removed when empty.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Callable, Iterator
@@ -162,9 +163,18 @@ class DictModel:
         self.dirs.remove(path)
 
 
+#: ``CARTRIDGE_CRASH_KEY`` (hex): open the container with this key (the parent
+#: creates it encrypted); ``CARTRIDGE_CRASH_COMPRESSIBLE=1``: half of every
+#: payload is zeros, so compressed chunks are really compressed.
+#: Both are read when used: the parent test process sets them after importing this.
+
+
 def payload(seed: int, k: int, i: int, size: int) -> bytes:
     """The bytes op ``i`` of batch ``k`` writes: reproducible from the three numbers."""
-    return random.Random(f"{seed}-{k}-{i}").randbytes(size)
+    rng = random.Random(f"{seed}-{k}-{i}")
+    if os.environ.get("CARTRIDGE_CRASH_COMPRESSIBLE") == "1":
+        return rng.randbytes(size // 2) + bytes(size - size // 2)
+    return rng.randbytes(size)
 
 
 def apply_batch(target: Target, seed: int, k: int, profile: str = "mixed") -> None:
@@ -299,7 +309,8 @@ def main(argv: list[str]) -> int:
         if not start:
             return 0  # the parent no longer needs this worker
     k = int(start)
-    cart = cartridge.open(path, "a")
+    cart = cartridge.open(path, "a",
+                          key=bytes.fromhex(os.environ.get("CARTRIDGE_CRASH_KEY", "")) or None)
     while True:
         print(f"begin {k}", flush=True)
         apply_batch(cart, seed, k, profile)

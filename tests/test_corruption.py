@@ -287,7 +287,7 @@ def test_damaged_data_page_is_found_by_verify(pristine: Pristine, tmp_path: Path
     assert clean.ok, clean.problems
     assert clean.data_bytes_checked == stored
     assert len(chunks) >= 3
-    first, npages, length, _sum, _gen = chunks[1]
+    first, npages, length, *_rest = chunks[1]
     assert npages >= 2 and length > PAGE_SIZE + 17
     damaged_page = first + 1
     data = bytearray(pristine.data)

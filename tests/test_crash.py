@@ -152,6 +152,8 @@ class Ageing:
 
     path: Path
     profile: str
+    key: bytes | None = None
+    """Key of an encrypted container (the workers get it from CARTRIDGE_CRASH_KEY)."""
     model: DictModel = field(default_factory=DictModel)
     next_batch: int = 0
     kills: int = 0
@@ -175,7 +177,7 @@ class Ageing:
         where = (f"kill {self.kills + 1} (seed {SEED}, profile {self.profile}, batches "
                  f"{self.next_batch}..{outcome.last_ack}, in flight {outcome.in_flight}, "
                  f"container {self.path})")
-        with cartridge.open(self.path, "r") as cart:
+        with cartridge.open(self.path, "r", key=self.key) as cart:
             report = cart.verify()
             assert report.ok, f"{where}: verify() failed: {report.problems}"
             got = snapshot(cart)

@@ -14,20 +14,22 @@ import shutil
 import struct
 from dataclasses import dataclass
 
+import lz4.block
 import numpy as np
 import pytest
 import xxhash
+import zstandard
 
 import cartridge
 
 PAGE = 4096
-SEG_PAGES = 32512
+SEG_PAGES = 32256
 T_META, T_BRANCH, T_LEAF, T_FM, T_FMDIR, T_PENDING = 1, 2, 3, 4, 5, 6
-HEADER = struct.Struct("<8sQIIIIqQ16s")
+HEADER = struct.Struct("<8sQIIIIqQ16sBb14s")
 PAGE_HDR = struct.Struct("<QQQHHI")
 META = struct.Struct("<QQIIQQQQqIIIIQIIQ")
 ENTRY = struct.Struct("<BBHIQqqQ")
-CHUNK = struct.Struct("<QIIQQ")
+CHUNK = struct.Struct("<QIIIHHQQ")
 SNAPSHOT = struct.Struct("<QQIIQqQQQ")  # section 13
 META_FIELDS = (
     "root_page root_gen tree_depth commit_flags total_pages next_file_id file_count "
@@ -205,19 +207,23 @@ class CartReader:
         check(page_no == n, f"page {n}: page_no {page_no}")
         check(t == typ, f"page {n}: type {t}, expected {typ}")
         check(flags == 0, f"page {n}: flags {flags}")
+        check(not any(p[4064:]), f"page {n}: trailer not zero in a plain container")
         check(generation is None or gen == generation, f"page {n}: gen {gen} != {generation}")
         return p, gen, count
 
     def _read_header(self) -> None:
         check(len(self.buf) >= PAGE, "file shorter than one page")
-        magic, cks, ver, psize, csize, flags, created, max_size, uuid = HEADER.unpack_from(
-            self.buf, 0
-        )
+        (magic, cks, ver, psize, csize, flags, created, max_size, uuid, codec, level,
+         reserved) = HEADER.unpack_from(self.buf, 0)
         check(magic == b"CARTRIDG", "not a container")
-        check(xxh64(self.mv[16:PAGE]) == cks, "header checksum mismatch")
+        check(xxh64(self.mv[16:512]) == cks, "header checksum mismatch")
         check(ver == 2 and psize == PAGE, f"version {ver} / page size {psize}")
         check(csize % PAGE == 0 and 0 < csize <= 16 << 20, f"chunk_size {csize}")
-        check(flags == 0 and not any(self.mv[64:PAGE]), "header reserved bytes not zero")
+        check(flags & ~1 == 0, f"header flags {flags}")
+        check(not flags & 1, "encrypted container: this reader reads plain containers only")
+        check(codec <= 3 and not any(reserved), f"header codec {codec} / reserved bytes")
+        check(not any(self.mv[80:PAGE]), "header reserved bytes not zero")
+        self.default_codec, self.default_level = codec, level
         self.chunk_size, self.created_ns, self.max_size, self.uuid = csize, created, max_size, uuid
 
     def _meta_or_error(self, slot: int) -> dict | str:
@@ -234,14 +240,14 @@ class CartReader:
         check(m["total_pages"] * PAGE <= len(self.buf), f"meta {slot}: total_pages > file")
         refs = np.frombuffer(p, "<u8", 256, 136).reshape(128, 2)
         m["fm_ptrs"] = [tuple(int(x) for x in r) for r in refs[: m["fm_nptrs"]]]
-        m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 192, 2184)[: m["sync_count"]]]
-        check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 192, f"meta {slot}: counts")
+        m["sync_pages"] = [int(x) for x in np.frombuffer(p, "<u8", 189, 2184)[: m["sync_count"]]]
+        check(m["fm_nptrs"] <= 128 and m["sync_count"] <= 189, f"meta {slot}: counts")
         check(not any(refs[m["fm_nptrs"] :].ravel()), f"meta {slot}: unused fm_ptrs not zero")
-        inline = np.frombuffer(p, "<u8", 44, 3720).reshape(11, 4)
-        check(not any(p[4072:4080]), f"meta {slot}: reserved1 not zero")
+        inline = np.frombuffer(p, "<u8", 44, 3696).reshape(11, 4)
+        check(not any(p[4048:4056]), f"meta {slot}: reserved1 not zero")
         m["pending_inline"] = [tuple(int(x) for x in r) for r in inline]
-        m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4080)[0])
-        check(not any(p[4088:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
+        m["sync_digest"] = int(np.frombuffer(p, "<u8", 1, 4056)[0])
+        check(not any(p[4064:]) and m["reserved"] == 0, f"meta {slot}: reserved not zero")
         if m["commit_flags"] & 1:  # rule 4: single-sync commit must be complete
             for sp in m["sync_pages"]:
                 check(3 <= sp < len(self.buf) // PAGE, f"meta {slot}: sync page {sp} out of range")
@@ -264,7 +270,7 @@ class CartReader:
         if leaf:
             off = np.frombuffer(p, "<u2", 2 * n + 1, 32).astype(int)
             check(off[0] == 32 + 2 * (2 * n + 1), f"leaf {pno}: offsets[0] = {off[0]}")
-            check((np.diff(off) >= 0).all() and off[-1] <= PAGE, f"leaf {pno}: offsets")
+            check((np.diff(off) >= 0).all() and off[-1] <= 4064, f"leaf {pno}: offsets")
             check(not any(p[off[-1] :]), f"leaf {pno}: unused bytes not zero")
             cells = []
             for i in range(n):
@@ -279,7 +285,7 @@ class CartReader:
             refs = np.frombuffer(p, "<u8", 2 * n, 32).reshape(n, 2)
             off = np.frombuffer(p, "<u2", n, 32 + 16 * n).astype(int)
             check(off[0] == 32 + 18 * n, f"branch {pno}: offsets[0] = {off[0]}")
-            check((np.diff(off) >= 0).all() and off[-1] <= PAGE, f"branch {pno}: offsets")
+            check((np.diff(off) >= 0).all() and off[-1] <= 4064, f"branch {pno}: offsets")
             check(not any(p[off[-1] :]), f"branch {pno}: unused bytes not zero")
             seps = [bytes(p[off[i] : off[i + 1]]) for i in range(n - 1)]
             check(all(a < b for a, b in zip(seps, seps[1:])), f"branch {pno}: separators")
@@ -306,7 +312,7 @@ class CartReader:
                 meta = decode_metadata(v[40 : 40 + mlen])
                 inline = None
                 array = None
-                check(kind in (1, 2) and flags & ~3 == 0, f"{path}: kind {kind} flags {flags}")
+                check(kind in (1, 2) and flags & ~15 == 0, f"{path}: kind {kind} flags {flags}")
                 if flags & 2:  # section 12: an array, its descriptor after the metadata
                     check(kind == 1 and not flags & 1 and fid, f"{path}: bad array entry")
                     array = decode_descriptor(bytes(v[40 + mlen :]))
@@ -367,16 +373,29 @@ class CartReader:
                 for i in data_idx:  # 12.3: one run of pages
                     check(recs[i][0] == first + i * self.chunk_size // PAGE,
                           f"{files[fid].path}: contiguous array is not one run")
-            for idx, (page, npages, length, cks, gen) in recs.items():
+            for idx, (page, npages, length, stored, codec, cflags, cks, gen) in recs.items():
                 big_ok = arr is not None and (arr["layout"] == 1 or idx == ATTRS_INDEX)
                 check((big_ok or length <= self.chunk_size) and gen <= self.generation,
                       f"chunk {fid}/{idx}")
+                check(codec <= 2 and cflags == 0, f"chunk {fid}/{idx}: codec {codec}/{cflags}")
+                check(codec != 0 or stored == length, f"chunk {fid}/{idx}: raw stored length")
                 if page:
-                    check(npages == math.ceil(length / PAGE), f"chunk {fid}/{idx}: npages")
-                    data = self.mv[page * PAGE : page * PAGE + length]
-                    check(len(data) == length, f"chunk {fid}/{idx}: past end of file")
+                    check(npages == math.ceil(stored / PAGE), f"chunk {fid}/{idx}: npages")
+                    data = self.mv[page * PAGE : page * PAGE + stored]
+                    check(len(data) == stored, f"chunk {fid}/{idx}: past end of file")
                     check(xxh64(data) == cks, f"chunk {fid}/{idx}: checksum mismatch")
+                    check(len(self.chunk_bytes(recs[idx])) == length, f"chunk {fid}/{idx}")
                     self.owners.append((page, npages, f"data {files[fid].path}#{idx}"))
+
+    def chunk_bytes(self, rec: tuple) -> bytes:
+        """Section 8: the logical bytes of a chunk, decoded by its codec."""
+        page, _, length, stored, codec, _, _, _ = rec
+        data = bytes(self.mv[page * PAGE : page * PAGE + stored])
+        if codec == 1:
+            return lz4.block.decompress(data, uncompressed_size=length)
+        if codec == 2:
+            return zstandard.ZstdDecompressor().decompress(data, max_output_size=length)
+        return data
 
     # -- content -------------------------------------------------------------
     def read(self, path: str, offset: int = 0, size: int | None = None) -> bytes:
@@ -404,11 +423,11 @@ class CartReader:
         out[...] = fill
         n, ch = a["ndim"], a["chunks"]
         bits = 64 // n
-        for idx, (page, _, length, _, _) in self.chunks.get(e.file_id, {}).items():
-            if idx == ATTRS_INDEX or not page:
+        for idx, rec in self.chunks.get(e.file_id, {}).items():
+            if idx == ATTRS_INDEX or not rec[0]:
                 continue
             coords = [(idx >> (bits * (n - 1 - i))) & ((1 << bits) - 1) for i in range(n)]
-            block = np.frombuffer(self.mv[page * PAGE : page * PAGE + length], dtype)
+            block = np.frombuffer(self.chunk_bytes(rec), dtype)
             block = block.reshape(ch)
             dst = tuple(slice(g * c, min(s, (g + 1) * c)) for g, c, s in zip(coords, ch, shape))
             out[dst] = block[tuple(slice(0, d.stop - d.start) for d in dst)]
@@ -418,18 +437,18 @@ class CartReader:
         """An array's attrs (inline, or the attrs blob of section 12.4)."""
         e = self.entries[path]
         if e.array["flags"] & 2:
-            page, _, length, _, _ = self.chunks[e.file_id][ATTRS_INDEX]
-            return json.loads(bytes(self.mv[page * PAGE : page * PAGE + length]))
+            return json.loads(self.chunk_bytes(self.chunks[e.file_id][ATTRS_INDEX]))
         return json.loads(e.array["attrs"]) if e.array["attrs"] else {}
 
     def _chunk_bytes(self, e: Entry, offset: int, end: int) -> bytes:
         out = bytearray(max(0, end - offset))
         cs = self.chunk_size
-        for idx, (page, _, length, _, _) in self.chunks.get(e.file_id, {}).items():
+        for idx, rec in self.chunks.get(e.file_id, {}).items():
+            page, length = rec[0], rec[2]
             lo, hi = max(offset, idx * cs), min(end, idx * cs + length)
             if page and lo < hi:  # bytes past `length` (and holes) stay zero
-                src = page * PAGE + lo - idx * cs
-                out[lo - offset : hi - offset] = self.mv[src : src + hi - lo]
+                src = lo - idx * cs
+                out[lo - offset : hi - offset] = self.chunk_bytes(rec)[src : src + hi - lo]
         return bytes(out)
 
     # -- free space (section 9) ------------------------------------------------
@@ -448,7 +467,7 @@ class CartReader:
             for i, (dpage, dgen) in enumerate(m["fm_ptrs"]):
                 check(dpage == first + i, "free-map directory pages not contiguous")
                 p, _, cnt = self.headed(dpage, T_FMDIR, dgen)
-                check(cnt <= 254 and not any(p[32 + 16 * cnt :]), f"fm directory {dpage}")
+                check(cnt <= 252 and not any(p[32 + 16 * cnt :]), f"fm directory {dpage}")
                 refs = np.frombuffer(p, "<u8", 2 * cnt, 32).reshape(cnt, 2)
                 seg_refs += [(int(a), int(b)) for a, b in refs]
                 self.owners.append((dpage, 1, "fm directory"))
@@ -456,8 +475,8 @@ class CartReader:
         bits = []
         for spage, sgen in seg_refs:
             p, _, cnt = self.headed(spage, T_FM, sgen)
-            check(cnt == 508, f"fm segment {spage}: count {cnt}")
-            bits.append(np.unpackbits(np.frombuffer(p, np.uint8, 4064, 32), bitorder="little"))
+            check(cnt == 504, f"fm segment {spage}: count {cnt}")
+            bits.append(np.unpackbits(np.frombuffer(p, np.uint8, 4032, 32), bitorder="little"))
             self.owners.append((spage, 1, "fm segment"))
         return np.concatenate(bits).astype(bool)
 
@@ -476,7 +495,7 @@ class CartReader:
         for i in range(m["pending_npages"]):
             pno = m["pending_page"] + i
             p, _, cnt = self.headed(pno, T_PENDING)
-            check(cnt <= 127 and not any(p[32 + 32 * cnt :]), f"pending page {pno}")
+            check(cnt <= 126 and not any(p[32 + 32 * cnt :]), f"pending page {pno}")
             arr = np.frombuffer(p, "<u8", 4 * cnt, 32).reshape(cnt, 4)
             recs += [tuple(int(x) for x in r) for r in arr]
             self.owners.append((pno, 1, "pending list"))
@@ -764,7 +783,7 @@ def test_several_free_map_segments(tmp_path):
     cart = cartridge.create(path)
     hist: dict = {}
     blob = bytes(range(256)) * (1 << 13)  # 2 MiB
-    for i in range(70):  # 140 MiB: more than 32512 pages
+    for i in range(70):  # 140 MiB: more than 32256 pages
         cart.write(f"/b{i}", blob)
     r = commit_and_check(path, cart, hist)
     assert r.meta["fm_segments"] == 2 and r.meta["fm_levels"] == 1
@@ -785,7 +804,7 @@ def test_multi_page_pending_list(tmp_path):
     for i in range(0, 800, 2):
         cart.delete(f"/f{i:04d}")
     r = commit_and_check(path, cart, hist)
-    assert r.meta["pending_count"] > 127 and r.meta["pending_npages"] >= 2
+    assert r.meta["pending_count"] > 126 and r.meta["pending_npages"] >= 2
     cart.write("/new", pattern(100000, 1))
     commit_and_check(path, cart, hist)
     cart.close()
@@ -888,7 +907,7 @@ def test_reader_rejects_bad_files(tmp_path):
             CartReader(path)
     bad = bytearray(good)  # version 3 with a correct header checksum
     struct.pack_into("<I", bad, 16, 3)
-    struct.pack_into("<Q", bad, 8, xxh64(bytes(bad[16:PAGE])))
+    struct.pack_into("<Q", bad, 8, xxh64(bytes(bad[16:512])))
     path.write_bytes(bytes(bad))
     with pytest.raises(FormatViolation, match="version"):
         CartReader(path)
@@ -1028,4 +1047,30 @@ def test_snapshots(tmp_path):
     cart.delete_snapshot("one")
     r = commit_and_check(path, cart, hist)
     assert sorted(r.snapshots) == ["two"]
+
+
+def test_compressed_files(tmp_path):
+    """Section 8: lz4 blocks and zstd frames decoded by the independent reader, across
+    partial rewrites, appends, truncation and the container default (section 2)."""
+    path = tmp_path / "z.cart"
+    text = b"".join(b"line %d of a compressible text\n" % i for i in range(20000))
+    noise = pattern(300_000, 9)
+    cart = cartridge.create(path, compression="zstd", level=5)
+    history: dict = {}
+    cart.write("/default", text)
+    cart.write("/lz4", text, compression="lz4")
+    cart.write("/lz4hc", text, compression="lz4", level=9)
+    cart.write("/auto", text[:200_000] + noise, compression="auto")
+    cart.write("/none", noise, compression=None)
+    r = commit_and_check(path, cart, history)
+    assert (r.default_codec, r.default_level) == (2, 5)
+    codecs = {p: {rec[4] for rec in r.chunks[r.entries[p].file_id].values()}
+              for p in ("/default", "/lz4", "/lz4hc", "/auto", "/none")}
+    assert codecs == {"/default": {2}, "/lz4": {1}, "/lz4hc": {1}, "/auto": {0, 1},
+                      "/none": {0}}
+    assert r.entries["/lz4"].flags == 1 << 2 and r.entries["/default"].flags == 2 << 2
+    cart.write_at("/lz4", 70_000, b"PATCH" * 1000)
+    cart.append("/default", noise)
+    cart.truncate("/auto", 123_457)
+    commit_and_check(path, cart, history)
     cart.close()

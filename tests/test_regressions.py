@@ -9,17 +9,17 @@ import pytest
 
 import cartridge
 from cartridge.catalog import encode_metadata
-from cartridge.layout import MAX_CELL, PAGE_SIZE
+from cartridge.layout import FM_BITS, MAX_CELL, PAGE_SIZE
 
 
 def test_commit_growing_into_a_new_free_map_segment(tmp_path):
     """The commit's own free-map page allocation crosses a segment boundary."""
     path = tmp_path / "seg.cart"
     with cartridge.create(path, chunk_size=1 << 24) as c:
-        c.write("/big", np.zeros((32512 - 5) * PAGE_SIZE, np.uint8))
+        c.write("/big", np.zeros((FM_BITS - 5) * PAGE_SIZE, np.uint8))
     for mode in ("r", "r+"):
         with cartridge.open(path, mode) as c:
-            assert int(c._meta["fm_segments"]) * 32512 >= int(c._meta["total_pages"])
+            assert int(c._meta["fm_segments"]) * FM_BITS >= int(c._meta["total_pages"])
             assert c.verify(data=False).ok
 
 

@@ -154,11 +154,15 @@ def _kind(exc: BaseException) -> str:
 
 
 class CartridgeMachine(RuleBasedStateMachine):
+    #: Extra arguments of ``create`` and ``open`` (subclasses test other setups).
+    create_kwargs: dict = {}
+    open_kwargs: dict = {}
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="cart-stateful-")
         self.path = os.path.join(self.dir, "s.cart")
-        self.cart = cartridge.create(self.path)
+        self.cart = cartridge.create(self.path, **self.create_kwargs)
         self.model = Model()
         self.committed = Model()
 
@@ -228,7 +232,7 @@ class CartridgeMachine(RuleBasedStateMachine):
     def reopen(self) -> None:
         self.cart.close()
         self.committed = self.model.copy()
-        self.cart = cartridge.open(self.path, "r+")
+        self.cart = cartridge.open(self.path, "r+", **self.open_kwargs)
 
     @rule()
     def crash(self) -> None:
@@ -236,7 +240,7 @@ class CartridgeMachine(RuleBasedStateMachine):
         self.cart.rollback()
         self.cart.close()
         self.model = self.committed.copy()
-        self.cart = cartridge.open(self.path, "r+")
+        self.cart = cartridge.open(self.path, "r+", **self.open_kwargs)
 
     @precondition(lambda self: True)
     @rule()

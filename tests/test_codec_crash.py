@@ -1,0 +1,38 @@
+"""SIGKILL crash test with compression and encryption on (the ageing workload of
+test_crash.py on an encrypted container whose files default to zstd).
+
+Scale: ``CARTRIDGE_CODEC_CRASH_KILLS`` (default 20).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from test_crash import Ageing
+
+import cartridge
+
+pytestmark = pytest.mark.slow
+
+KEY = bytes(range(100, 132))
+
+
+def test_sigkill_with_compression_and_encryption(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARTRIDGE_CRASH_KEY", KEY.hex())
+    monkeypatch.setenv("CARTRIDGE_CRASH_COMPRESSIBLE", "1")
+    path = tmp_path / "sealed.cart"
+    cartridge.create(path, key=KEY, compression="zstd").close()
+    ageing = Ageing(path, "mixed", key=KEY)
+    ageing.run(int(os.environ.get("CARTRIDGE_CODEC_CRASH_KILLS", "20")), (0.01, 0.4))
+    print(ageing.summary())
+    assert ageing.kills and ageing.batches > ageing.kills, ageing.summary()
+    with cartridge.open(path, "r", key=KEY) as cart:
+        sizes = [(cart.stat(p).size, cart.stat(p).stored_size) for p, i in cart.walk("/")
+                 if i.kind == "file" and i.size > 100_000]
+        assert cart.info().encrypted
+    assert sizes and all(stored < 0.75 * size for size, stored in sizes), sizes
+    raw = path.read_bytes()
+    assert not any(b"/d%d/f" % i in raw for i in range(4))  # 5 bytes: no chance hits
