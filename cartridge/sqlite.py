@@ -1,0 +1,784 @@
+"""SQLite inside a container: an apsw VFS named ``"cartridge"``.
+
+Every file SQLite keeps for a database — the database itself, its rollback
+journal, its WAL file — is a file inside the container.  Reads of database
+pages are memory views straight into the container's mapped pages (apsw copies
+them into SQLite's buffer: one copy, as from the OS page cache); writes go
+through :meth:`Cartridge.write_at`, which copies on write only the chunks a
+write touches (and writes in place into a chunk already copied in the pending
+transaction), so reads and writes cost O(bytes touched) whatever the size of
+the database.
+
+How SQLite transactions and container commits relate (the rule):
+
+* The container commits — one atomic, durable container transaction holding
+  every pending SQLite write — when SQLite asks for durability: ``xSync`` of
+  the database or WAL file, ``xSync`` of a rollback journal once the database
+  file has been written in this transaction, deleting a journal or WAL file,
+  and whenever SQLite releases a RESERVED or stronger lock (the end of every
+  write transaction in the default locking mode), and when the last
+  connection to a database closes.
+* ``xSync`` of a rollback journal *before* any database page is written does
+  not commit: SQLite syncs there only so that the journal is durable before
+  the database is overwritten, and copy-on-write pages cannot be overwritten
+  — the journal and the database pages reach the disk in one atomic commit.
+* A container opened by :func:`connect` from a path is used by SQLite alone,
+  so a commit holds SQLite's writes only.  When you hand :func:`connect` your
+  own writable :class:`~cartridge.Cartridge`, SQLite shares that handle, and
+  **a SQLite commit also commits that handle's other pending changes**
+  (there is one transaction per writable handle; the container cannot commit
+  part of it).  Commit your own changes first if that matters.
+
+Locking: SQLite's lock levels are byte-range locks (Linux open-file-description
+locks, ``F_OFD_SETLK``) on ``<container>-sqlite-lock`` beside the container.
+Each database gets a 1 KiB region at ``2**32 + 1024 * (h % 2**40)`` where
+``h`` is the first 8 bytes (little-endian) of BLAKE2b-64 of its UTF-8 path:
+byte 0 is SQLite's PENDING byte, byte 1 the RESERVED byte, bytes 2–511 the
+SHARED range (the unix VFS's protocol), byte 512 the WAL-owner byte.  Every
+connection opens its own descriptor, so locks work the same between
+connections of one process as between processes.
+
+Limits (say it plainly): one process at a time writes a container
+(the container's writer lock), so other processes open their databases
+read-only; shared-memory WAL works between connections of one process but not
+across processes (a second process gets a clear ``CantOpenError``); temp files
+SQLite opens without a name (sort spills, temp tables, statement journals)
+live in process memory, since they are private to one connection and deleted
+on close.  See README.md, section "SQLite inside the container".
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import struct
+import tempfile
+import threading
+import urllib.parse
+from typing import Any
+
+import apsw
+
+from . import paths
+from .container import Cartridge
+from .container import open as open_container
+from .errors import LockedError, NotFoundError
+from .layout import ENTRY_INLINE, PAGE_SIZE
+
+__all__ = ["VFS_NAME", "register", "connect", "unregister", "CartridgeVFS"]
+
+VFS_NAME = "cartridge"
+
+_SHARED_LOCK, _RESERVED_LOCK, _PENDING_LOCK, _EXCLUSIVE_LOCK = 1, 2, 3, 4
+_PENDING_OFF, _RESERVED_OFF, _SHARED_OFF, _SHARED_LEN, _WAL_OFF = 0, 1, 2, 510, 512
+_REGION_BASE, _REGION_SIZE = 1 << 32, 1024
+_FLOCK = struct.Struct("@hhqqi4x")
+_ACCESS_READWRITE = 1
+
+_IOCAP = (apsw.SQLITE_IOCAP_ATOMIC | apsw.SQLITE_IOCAP_SAFE_APPEND
+          | apsw.SQLITE_IOCAP_SEQUENTIAL | apsw.SQLITE_IOCAP_POWERSAFE_OVERWRITE)
+"""What shadow paging really gives: a write reaches the disk whole or not at all
+(ATOMIC), never before the writes issued before it (SEQUENTIAL), a file never
+grows before its new bytes are there (SAFE_APPEND), and a crash never changes
+bytes that were not written (POWERSAFE_OVERWRITE)."""
+
+_MAIN = apsw.SQLITE_OPEN_MAIN_DB
+_WAL = apsw.SQLITE_OPEN_WAL
+_JOURNAL = apsw.SQLITE_OPEN_MAIN_JOURNAL | apsw.SQLITE_OPEN_SUPER_JOURNAL
+
+
+def lock_path(container_path: str) -> str:
+    """The sidecar file holding SQLite's byte-range locks for a container."""
+    return container_path + "-sqlite-lock"
+
+
+def _region(inner: str) -> int:
+    digest = hashlib.blake2b(inner.encode("utf-8"), digest_size=8).digest()
+    return _REGION_BASE + _REGION_SIZE * (int.from_bytes(digest, "little") % (1 << 40))
+
+
+# ------------------------------------------------------------------ shared state
+class _Box:
+    """One container as this process's SQLite files see it.
+
+    All connections of the process to databases in one container share one
+    handle (a container has one writer handle per process), so they see each
+    other's pending writes.  ``epoch`` changes whenever the handle moves to a
+    newer commit, which invalidates every cached chunk map.
+    """
+
+    def __init__(self, cart: Cartridge, own: bool) -> None:
+        self.cart = cart
+        self.own = own
+        self.refs = 0
+        self.lock = cart._lock
+        self.writable = cart.mode != "r"
+        self.files: dict[str, _FileState] = {}
+        self.db_names: dict[str, int] = {}
+        self.wal_fd = -1
+        self.wal_refs = 0
+
+    @property
+    def epoch(self) -> int:
+        """What cached chunk maps depend on: the commit a read-only handle
+        reads (a writable handle's maps follow its own writes)."""
+        return 0 if self.writable else self.cart._gen
+
+    def refresh(self) -> None:
+        """Move a read-only handle to the newest commit (at a SHARED lock)."""
+        if not self.writable:
+            self.cart.refresh()
+
+    def commit(self) -> None:
+        self.cart.commit()
+
+
+class _FileState:
+    """Where one file's chunks live, shared by every open VFS file on it.
+
+    ``chunks`` maps a chunk index to ``(byte position in the map, stored
+    length)``; ``None`` means a hole (reads as zeros) or an inline file.
+    """
+
+    __slots__ = ("path", "epoch", "size", "file_id", "inline", "chunks", "shift", "mask")
+
+    def __init__(self, box: _Box, path: str) -> None:
+        self.path = path
+        chunk = box.cart._chunk
+        self.shift = chunk.bit_length() - 1
+        self.mask = chunk - 1
+        self.epoch = -1
+        self.reload(box)
+
+    def reload(self, box: _Box) -> None:
+        entry = box.cart._cat.get(self.path)
+        if entry is None:
+            raise NotFoundError(f"no such file: {self.path}", self.path)
+        self.size = entry.size
+        self.file_id = entry.file_id
+        self.inline = bool(entry.flags & ENTRY_INLINE)
+        self.chunks: dict[int, tuple[int, int] | None] = {}
+        self.epoch = box.epoch
+
+    def locate(self, box: _Box, index: int) -> tuple[int, int] | None:
+        rec = box.cart._cat.chunk(self.file_id, index)
+        loc = (rec[0] * PAGE_SIZE, rec[2]) if rec is not None and rec[0] else None
+        self.chunks[index] = loc
+        return loc
+
+
+_BOXES: dict[str, _Box] = {}
+_BOXES_LOCK = threading.RLock()
+_DB_OWNERS: dict[str, _Box] = {}
+"""Inner database path -> the container that has it open (journal and WAL
+files are named after their database, without the container)."""
+
+_SHM_DIR: str | None = None
+
+
+def _shm_dir() -> str:
+    """A private directory for the unix VFS's wal-index files (this process only)."""
+    global _SHM_DIR
+    if _SHM_DIR is None:
+        _SHM_DIR = tempfile.mkdtemp(prefix="cartridge-sqlite-shm-")
+        atexit.register(shutil.rmtree, _SHM_DIR, True)
+    return _SHM_DIR
+
+
+def _get_box(cart_path: str, flags: int) -> _Box:
+    """The shared box for a container, opening it the way SQLite's flags ask."""
+    real = os.path.realpath(cart_path)
+    box = _BOXES.get(real)
+    if box is not None and not box.cart.closed:
+        return box
+    if flags & apsw.SQLITE_OPEN_READONLY:
+        cart = open_container(real, "r")
+    else:
+        mode = "a" if flags & apsw.SQLITE_OPEN_CREATE else "r+"
+        try:
+            cart = open_container(real, mode)
+        except LockedError:
+            # Another process writes this container: read-only databases.
+            cart = open_container(real, "r")
+    box = _Box(cart, own=True)
+    _BOXES[real] = box
+    return box
+
+
+def _release_box(box: _Box) -> None:
+    box.refs -= 1
+    if box.refs <= 0:
+        real = os.path.realpath(box.cart.path)
+        if _BOXES.get(real) is box:
+            del _BOXES[real]
+        if box.own:
+            box.cart.close()
+        elif box.writable and not box.cart.closed:
+            box.cart.commit()
+
+
+# ------------------------------------------------------------------------ VFS
+class CartridgeVFS(apsw.VFS):
+    """The ``"cartridge"`` VFS.  Files are named by their path inside the
+    container; the container comes from the ``cartridge=`` URI parameter (or,
+    for journals and WAL files, from the database they belong to)."""
+
+    def __init__(self) -> None:
+        super().__init__(VFS_NAME, "")
+
+    # --- names
+    def xFullPathname(self, name: str) -> str:  # noqa: N802 - SQLite's name
+        return paths.normalize(name)
+
+    def _box_for(self, name: str) -> tuple[_Box, str]:
+        for suffix in ("-journal", "-wal", "-mj"):
+            base = name.rsplit(suffix, 1)[0] if suffix in name else None
+            if base is not None:
+                box = _DB_OWNERS.get(base)
+                if box is not None:
+                    return box, name
+        box = _DB_OWNERS.get(name)
+        if box is None:
+            raise apsw.CantOpenError(
+                f"cartridge VFS: {name} belongs to no open database; open databases "
+                "with cartridge.sqlite.connect() or a URI with cartridge=/path/to.cart")
+        return box, name
+
+    # --- files
+    def xOpen(self, name: Any, flags: list[int]) -> Any:  # noqa: N802
+        inflags = flags[0]
+        if name is None:
+            flags[1] = inflags
+            return _MemoryFile()
+        with _BOXES_LOCK:
+            if isinstance(name, apsw.URIFilename):
+                inner = paths.normalize(name.filename())
+                cart_path = name.uri_parameter("cartridge")
+                if cart_path is not None:
+                    box = _get_box(cart_path, inflags)
+                else:
+                    box, inner = self._box_for(inner)
+            else:
+                box, inner = self._box_for(paths.normalize(name))
+            if inflags & _MAIN:
+                owner = _DB_OWNERS.get(inner)
+                if owner is not None and owner is not box:
+                    if box.refs == 0:
+                        _release_box_if_unused(box)
+                    raise apsw.CantOpenError(
+                        f"cartridge VFS: {inner} is already open in another container in "
+                        "this process; SQLite names journals after the database path alone, "
+                        "so two open databases need different paths")
+            box.refs += 1
+            try:
+                f = self._open(box, inner, inflags, flags)
+            except BaseException:
+                _release_box(box)
+                raise
+            return f
+
+    def _open(self, box: _Box, inner: str, inflags: int, flags: list[int]) -> Any:
+        cart = box.cart
+        with box.lock:
+            readonly = not box.writable or bool(inflags & apsw.SQLITE_OPEN_READONLY)
+            exists = cart.exists(inner)
+            if not exists:
+                if readonly or not inflags & apsw.SQLITE_OPEN_CREATE:
+                    raise apsw.CantOpenError(
+                        f"cartridge VFS: {inner} does not exist in {cart.path}"
+                        + (" (the container is open read-only)" if not box.writable else ""))
+                cart.write(inner, b"")
+            elif inflags & apsw.SQLITE_OPEN_EXCLUSIVE:
+                raise apsw.CantOpenError(f"cartridge VFS: {inner} already exists")
+        out = inflags
+        if readonly:
+            out = (out & ~(apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+                   ) | apsw.SQLITE_OPEN_READONLY
+        flags[1] = out
+        if inflags & _MAIN:
+            return _MainFile(box, inner, inflags, readonly)
+        if inflags & _WAL:
+            return _WalFile(box, inner, inflags, readonly)
+        return _ContainerFile(box, inner, inflags, readonly)
+
+    def xDelete(self, name: str, syncdir: bool) -> None:  # noqa: N802
+        with _BOXES_LOCK:
+            box, inner = self._box_for(paths.normalize(name))
+        with box.lock:
+            if not box.writable:
+                raise apsw.ReadOnlyError(f"cartridge VFS: {box.cart.path} is open read-only")
+            try:
+                box.cart.delete(inner)
+            except NotFoundError:
+                raise apsw.IOError(f"cartridge VFS: no such file {inner}") from None
+            box.files.pop(inner, None)
+            # Deleting a journal or WAL file is a commit point of SQLite's.
+            box.commit()
+
+    def xAccess(self, name: str, flags: int) -> bool:  # noqa: N802
+        with _BOXES_LOCK:
+            try:
+                box, inner = self._box_for(paths.normalize(name))
+            except apsw.CantOpenError:
+                return False
+        with box.lock:
+            if box.cart.closed:
+                return False
+            if not box.writable:
+                box.cart.refresh()
+            try:
+                info = box.cart.stat(inner)
+            except NotFoundError:
+                return False
+            if info.kind != "file":
+                return False
+            if flags == _ACCESS_READWRITE:
+                return box.writable
+            return True
+
+
+def _release_box_if_unused(box: _Box) -> None:
+    if box.refs == 0:
+        box.refs = 1
+        _release_box(box)
+
+
+# ----------------------------------------------------------------------- files
+class _MemoryFile:
+    """A temp file SQLite opened without a name: private heap memory."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def xRead(self, amount: int, offset: int) -> bytes:  # noqa: N802
+        return bytes(self.buf[offset : offset + amount])
+
+    def xWrite(self, data: bytes, offset: int) -> None:  # noqa: N802
+        end = offset + len(data)
+        if end > len(self.buf):
+            self.buf.extend(bytes(end - len(self.buf)))
+        self.buf[offset:end] = data
+
+    def xTruncate(self, size: int) -> None:  # noqa: N802
+        del self.buf[size:]
+
+    def xFileSize(self) -> int:  # noqa: N802
+        return len(self.buf)
+
+    def xSync(self, flags: int) -> None:  # noqa: N802
+        return None
+
+    def xClose(self) -> None:  # noqa: N802
+        self.buf = bytearray()
+
+    def xLock(self, level: int) -> None:  # noqa: N802
+        return None
+
+    def xUnlock(self, level: int) -> None:  # noqa: N802
+        return None
+
+    def xCheckReservedLock(self) -> bool:  # noqa: N802
+        return False
+
+    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
+        return False
+
+    def xSectorSize(self) -> int:  # noqa: N802
+        return PAGE_SIZE
+
+    def xDeviceCharacteristics(self) -> int:  # noqa: N802
+        return _IOCAP
+
+
+class _FileOps:
+    """Reads, writes and sizes of one container file, for the VFS file classes."""
+
+    def _setup(self, box: _Box, inner: str, readonly: bool) -> None:
+        self.box = box
+        self.inner = inner
+        self.readonly = readonly
+        self.closed = False
+        st = box.files.get(inner)
+        if st is None:
+            with box.lock:
+                st = box.files[inner] = _FileState(box, inner)
+        self.st = st
+
+    def _state(self) -> _FileState:
+        st = self.st
+        box = self.box
+        if (not box.writable and st.epoch != box.cart._gen) or box.files.get(self.inner) is not st:
+            st = box.files.get(self.inner)
+            if st is None:
+                st = box.files[self.inner] = _FileState(box, self.inner)
+            elif st.epoch != box.epoch:
+                st.reload(box)
+            self.st = st
+        return st
+
+    def xRead(self, amount: int, offset: int) -> Any:  # noqa: N802
+        box = self.box
+        with box.lock:
+            st = self._state()
+            end = offset + amount
+            if end <= st.size and not st.inline:
+                index = offset >> st.shift
+                if (end - 1) >> st.shift == index:
+                    chunks = st.chunks
+                    loc = chunks[index] if index in chunks else st.locate(box, index)
+                    lo = offset & st.mask
+                    if loc is not None and lo + amount <= loc[1]:
+                        pos = loc[0] + lo
+                        return box.cart._mf.view[pos : pos + amount]
+            # Inline files, holes, reads across chunks or past the end.
+            return box.cart.read(self.inner, offset, amount)
+
+    def xWrite(self, data: bytes, offset: int) -> None:  # noqa: N802
+        box = self.box
+        if self.readonly:
+            raise apsw.ReadOnlyError(f"cartridge VFS: {self.inner} is open read-only")
+        with box.lock:
+            st = self._state()
+            box.cart.write_at(self.inner, offset, data)
+            end = offset + len(data)
+            if end > st.size:
+                st.size = end
+            if st.inline:
+                st.reload(box)
+            else:
+                chunks = st.chunks
+                first, last = offset >> st.shift, (end - 1) >> st.shift
+                for index in range(first, last + 1):
+                    chunks.pop(index, None)
+            self._wrote()
+
+    def _wrote(self) -> None:
+        return None
+
+    def xTruncate(self, size: int) -> None:  # noqa: N802
+        if self.readonly:
+            raise apsw.ReadOnlyError(f"cartridge VFS: {self.inner} is open read-only")
+        box = self.box
+        with box.lock:
+            st = self._state()
+            if size != st.size:
+                box.cart.truncate(self.inner, size)
+                st.reload(box)
+                self._wrote()
+
+    def xFileSize(self) -> int:  # noqa: N802
+        with self.box.lock:
+            return self._state().size
+
+    def xSync(self, flags: int) -> None:  # noqa: N802
+        box = self.box
+        if box.writable:
+            with box.lock:
+                box.commit()
+
+    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
+        return False
+
+    def xSectorSize(self) -> int:  # noqa: N802
+        return PAGE_SIZE
+
+    def xDeviceCharacteristics(self) -> int:  # noqa: N802
+        return _IOCAP
+
+    def xLock(self, level: int) -> None:  # noqa: N802
+        return None
+
+    def xUnlock(self, level: int) -> None:  # noqa: N802
+        return None
+
+    def xCheckReservedLock(self) -> bool:  # noqa: N802
+        return False
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        box = self.box
+        with _BOXES_LOCK:
+            with box.lock:
+                if box.writable and not box.cart.closed:
+                    box.commit()
+            _release_box(box)
+
+
+class _ContainerFile(_FileOps):
+    """A rollback or super journal (or any other named file) in the container."""
+
+    def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
+        self._setup(box, inner, readonly)
+        self.journal = bool(flags & _JOURNAL)
+        self.delete_on_close = bool(flags & apsw.SQLITE_OPEN_DELETEONCLOSE)
+        self.main: _MainFile | None = _MAIN_FILES.get((id(box), inner.rsplit("-", 1)[0]))
+
+    def xSync(self, flags: int) -> None:  # noqa: N802
+        # A journal sync before any database page is written only orders the
+        # journal before the overwrite; copy-on-write gives that for free.
+        main = self.main
+        if self.journal and main is not None and not main.db_written:
+            return
+        super().xSync(flags)
+
+    def xClose(self) -> None:  # noqa: N802
+        if self.delete_on_close and not self.closed and self.box.writable:
+            with self.box.lock, contextlib.suppress(NotFoundError):
+                self.box.cart.delete(self.inner)
+                self.box.files.pop(self.inner, None)
+        self._close()
+
+
+_MAIN_FILES: dict[tuple[int, str], _MainFile] = {}
+
+
+class _WalFile(_FileOps):
+    """The WAL file.  Shared-memory WAL works within one process only: the
+    WAL-owner byte keeps a second process out with a clear error."""
+
+    def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
+        self._setup(box, inner, readonly)
+        db = inner[: -len("-wal")]
+        with _BOXES_LOCK:
+            if box.wal_refs == 0:
+                fd = os.open(lock_path(box.cart.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                             0o644)
+                try:
+                    _ofd(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, _region(db) + _WAL_OFF, 1)
+                except OSError:
+                    os.close(fd)
+                    self.closed = True
+                    _release_box(box)
+                    raise apsw.CantOpenError(
+                        f"cartridge VFS: another process has {db} open in WAL mode; WAL "
+                        "databases inside a container are shared by the connections of one "
+                        "process only (use journal_mode=DELETE to share across processes)"
+                    ) from None
+                box.wal_fd = fd
+            box.wal_refs += 1
+
+    def xClose(self) -> None:  # noqa: N802
+        if self.closed:
+            return
+        box = self.box
+        with _BOXES_LOCK:
+            box.wal_refs -= 1
+            if box.wal_refs == 0 and box.wal_fd >= 0:
+                os.close(box.wal_fd)
+                box.wal_fd = -1
+        self._close()
+
+
+def _ofd(fd: int, cmd: int, kind: int, start: int, length: int) -> bytes:
+    return fcntl.fcntl(fd, cmd, _FLOCK.pack(kind, os.SEEK_SET, start, length, 0))
+
+
+class _MainFile(_FileOps, apsw.VFSFile):
+    """A main database file.
+
+    It inherits from the unix VFS opened on an empty placeholder file in a
+    private temp directory for one reason: SQLite's xShm methods (the
+    wal-index) cannot be written in Python, and apsw forwards them to the
+    inherited file.  Every other method is below and never touches the
+    placeholder.
+    """
+
+    def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
+        key = hashlib.blake2b(f"{os.path.realpath(box.cart.path)}\0{inner}".encode(),
+                              digest_size=12).hexdigest()
+        holder = os.path.join(_shm_dir(), key + ".db")
+        super().__init__("unix", holder, [apsw.SQLITE_OPEN_MAIN_DB | apsw.SQLITE_OPEN_READWRITE
+                                          | apsw.SQLITE_OPEN_CREATE, 0])
+        self._setup(box, inner, readonly)
+        self.level = 0
+        self.db_written = False
+        self.region = _region(inner)
+        self.lock_fd = os.open(lock_path(box.cart.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                               0o644)
+        self.key = (id(box), inner)
+        with _BOXES_LOCK:
+            _DB_OWNERS[inner] = box
+            box.db_names[inner] = box.db_names.get(inner, 0) + 1
+            _MAIN_FILES[self.key] = self
+
+    # --- locks
+    def _set(self, kind: int, off: int, length: int) -> bool:
+        try:
+            _ofd(self.lock_fd, fcntl.F_OFD_SETLK, kind, self.region + off, length)
+        except (BlockingIOError, PermissionError):
+            return False
+        return True
+
+    def xLock(self, level: int) -> None:  # noqa: N802
+        cur = self.level
+        if cur >= level:
+            return
+        rd, wr = fcntl.F_RDLCK, fcntl.F_WRLCK
+        if level == _SHARED_LOCK:
+            if not self._set(rd, _PENDING_OFF, 1):
+                raise apsw.BusyError("cartridge VFS: database is locked (pending writer)")
+            ok = self._set(rd, _SHARED_OFF, _SHARED_LEN)
+            self._set(fcntl.F_UNLCK, _PENDING_OFF, 1)
+            if not ok:
+                raise apsw.BusyError("cartridge VFS: database is locked")
+            self.level = _SHARED_LOCK
+            with self.box.lock:
+                self.box.refresh()
+            return
+        if level == _RESERVED_LOCK:
+            if not self._set(wr, _RESERVED_OFF, 1):
+                raise apsw.BusyError("cartridge VFS: database is locked (reserved)")
+            self.level = _RESERVED_LOCK
+            return
+        if cur < _PENDING_LOCK:
+            if not self._set(wr, _PENDING_OFF, 1):
+                raise apsw.BusyError("cartridge VFS: database is locked (pending)")
+            self.level = _PENDING_LOCK
+        if level == _EXCLUSIVE_LOCK:
+            if not self._set(wr, _SHARED_OFF, _SHARED_LEN):
+                raise apsw.BusyError("cartridge VFS: database is locked (readers)")
+            self.level = _EXCLUSIVE_LOCK
+
+    def xUnlock(self, level: int) -> None:  # noqa: N802
+        cur = self.level
+        if cur <= level:
+            return
+        if cur >= _RESERVED_LOCK:
+            # The end of a write transaction: make it durable and visible
+            # before any other connection can take a lock.
+            box = self.box
+            if box.writable:
+                with box.lock:
+                    box.commit()
+            self.db_written = False
+        if level == _SHARED_LOCK:
+            if cur >= _EXCLUSIVE_LOCK:
+                self._set(fcntl.F_RDLCK, _SHARED_OFF, _SHARED_LEN)
+            self._set(fcntl.F_UNLCK, _PENDING_OFF, 2)
+        else:
+            self._set(fcntl.F_UNLCK, _PENDING_OFF, _SHARED_OFF + _SHARED_LEN)
+        self.level = level
+
+    def xCheckReservedLock(self) -> bool:  # noqa: N802
+        if self.level >= _RESERVED_LOCK:
+            return True
+        got = _ofd(self.lock_fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK,
+                   self.region + _RESERVED_OFF, 1)
+        return _FLOCK.unpack(got)[0] != fcntl.F_UNLCK
+
+    def _wrote(self) -> None:
+        self.db_written = True
+
+    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
+        return False
+
+    def xClose(self) -> None:  # noqa: N802
+        if self.closed:
+            return
+        with contextlib.suppress(OSError):
+            self.xUnlock(0)
+        os.close(self.lock_fd)
+        box = self.box
+        with _BOXES_LOCK:
+            if _MAIN_FILES.get(self.key) is self:
+                del _MAIN_FILES[self.key]
+            left = box.db_names.get(self.inner, 1) - 1
+            if left:
+                box.db_names[self.inner] = left
+            else:
+                box.db_names.pop(self.inner, None)
+                if _DB_OWNERS.get(self.inner) is box:
+                    del _DB_OWNERS[self.inner]
+        super().xClose()
+        self._close()
+
+
+# ------------------------------------------------------------------ public API
+_VFS: CartridgeVFS | None = None
+
+
+def register() -> str:
+    """Register the ``"cartridge"`` VFS with SQLite (idempotent); return its name."""
+    global _VFS
+    with _BOXES_LOCK:
+        if _VFS is None or VFS_NAME not in apsw.vfs_names():
+            _VFS = CartridgeVFS()
+    return VFS_NAME
+
+
+def unregister() -> None:
+    """Remove the VFS (connections using it must be closed first)."""
+    global _VFS
+    with _BOXES_LOCK:
+        if _VFS is not None:
+            _VFS.unregister()
+            _VFS = None
+
+
+def uri(container: str | os.PathLike[str], db_path: str, **params: str) -> str:
+    """The SQLite URI naming database ``db_path`` inside ``container``."""
+    query = {"vfs": VFS_NAME, "cartridge": os.path.realpath(os.fspath(container)), **params}
+    return "file:" + urllib.parse.quote(paths.normalize(db_path)) + "?" + \
+        urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+
+
+def connect(cart_or_path: Cartridge | str | os.PathLike[str], db_path: str, *,
+            readonly: bool = False, create: bool = True, timeout: float = 5.0,
+            flags: int | None = None, **kwargs: Any) -> apsw.Connection:
+    """Open the SQLite database ``db_path`` inside a container.
+
+    Parameters
+    ----------
+    cart_or_path:
+        A container path (opened read-write when no other process writes it,
+        created if missing and ``create``; read-only otherwise) or an open
+        :class:`~cartridge.Cartridge` you own — then SQLite shares your handle,
+        and a SQLite commit also commits your handle's pending changes.
+    db_path:
+        The database's path inside the container, e.g. ``"/db/app.db"``.
+    readonly:
+        Open the database read-only.
+    create:
+        Create the database (and the container) when missing.
+    timeout:
+        SQLite busy timeout in seconds (how long to wait for locks).
+    flags:
+        Explicit SQLite open flags (overrides ``readonly``/``create``).
+    kwargs:
+        Passed to :class:`apsw.Connection` (e.g. ``statementcachesize``).
+    """
+    register()
+    if flags is None:
+        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE
+        if create and not readonly:
+            flags |= apsw.SQLITE_OPEN_CREATE
+    flags |= apsw.SQLITE_OPEN_URI
+    with _BOXES_LOCK:
+        if isinstance(cart_or_path, Cartridge):
+            cart = cart_or_path
+            real = os.path.realpath(cart.path)
+            box = _BOXES.get(real)
+            if box is not None and box.cart is not cart and not box.cart.closed:
+                raise ValueError(f"{real} is already open for SQLite through another handle "
+                                 "in this process")
+            if box is None or box.cart is not cart:
+                box = _Box(cart, own=False)
+                _BOXES[real] = box
+            path = cart.path
+        else:
+            path = os.fspath(cart_or_path)
+            box = _get_box(path, flags)
+        box.refs += 1  # held while the connection opens
+    try:
+        conn = apsw.Connection(uri(path, db_path), flags=flags, vfs=VFS_NAME, **kwargs)
+    finally:
+        with _BOXES_LOCK:
+            _release_box(box)
+    conn.set_busy_timeout(int(timeout * 1000))
+    return conn
