@@ -259,7 +259,8 @@ def test_device_characteristics(tmp_path: Path) -> None:
     conn = sqlite.connect(tmp_path / "a.cart", "/db/app.db")
     conn.execute("CREATE TABLE t(x)")
     assert conn.vfsname("main").startswith("cartridge")
-    (main,) = [f for f in sqlite._MAIN_FILES.values() if f.box.cart.path == str(tmp_path / "a.cart")]
+    path = str(tmp_path / "a.cart")
+    (main,) = [f for f in sqlite._MAIN_FILES.values() if f.box.cart.path == path]
     caps = main.xDeviceCharacteristics()
     for cap in ("ATOMIC", "SAFE_APPEND", "SEQUENTIAL", "POWERSAFE_OVERWRITE"):
         assert caps & getattr(apsw, f"SQLITE_IOCAP_{cap}")
