@@ -50,6 +50,7 @@ on close.  See README.md, section "SQLite inside the container".
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -67,7 +68,7 @@ from . import paths
 from .container import Cartridge
 from .container import open as open_container
 from .errors import LockedError, NotFoundError
-from .layout import ENTRY_INLINE, PAGE_SIZE
+from .layout import ENTRY_INLINE, KIND_FILE, PAGE_SIZE
 
 __all__ = ["VFS_NAME", "register", "connect", "unregister", "CartridgeVFS"]
 
@@ -76,6 +77,8 @@ VFS_NAME = "cartridge"
 _SHARED_LOCK, _RESERVED_LOCK, _PENDING_LOCK, _EXCLUSIVE_LOCK = 1, 2, 3, 4
 _PENDING_OFF, _RESERVED_OFF, _SHARED_OFF, _SHARED_LEN, _WAL_OFF = 0, 1, 2, 510, 512
 _REGION_BASE, _REGION_SIZE = 1 << 32, 1024
+_BUFFER_LIMIT = 32 << 20
+"""Buffered write bytes per container that trigger a flush (not a commit)."""
 _FLOCK = struct.Struct("@hhqqi4x")
 _ACCESS_READWRITE = 1
 
@@ -121,6 +124,8 @@ class _Box:
         self.db_names: dict[str, int] = {}
         self.wal_fd = -1
         self.wal_refs = 0
+        self.buffered = 0
+        """Bytes of writes buffered in ``_FileState.buf`` across files."""
 
     @property
     def epoch(self) -> int:
@@ -133,7 +138,17 @@ class _Box:
         if not self.writable:
             self.cart.refresh()
 
+    def flush(self) -> None:
+        """Apply every file's buffered writes (all at once: whatever a commit
+        captures is a prefix of SQLite's writes)."""
+        self.buffered = 0
+        for st in builtins.list(self.files.values()):
+            if st.buf:
+                st.flush(self)
+
     def commit(self) -> None:
+        if self.buffered:
+            self.flush()
         self.cart.commit()
 
 
@@ -144,7 +159,8 @@ class _FileState:
     length)``; ``None`` means a hole (reads as zeros) or an inline file.
     """
 
-    __slots__ = ("path", "epoch", "size", "file_id", "inline", "chunks", "shift", "mask")
+    __slots__ = ("path", "epoch", "size", "file_id", "inline", "chunks", "shift", "mask",
+                 "buf", "lo", "hi", "stored")
 
     def __init__(self, box: _Box, path: str) -> None:
         self.path = path
@@ -152,17 +168,66 @@ class _FileState:
         self.shift = chunk.bit_length() - 1
         self.mask = chunk - 1
         self.epoch = -1
+        self.buf: list[tuple[int, bytes]] = []
+        self.lo = self.hi = 0
         self.reload(box)
 
     def reload(self, box: _Box) -> None:
         entry = box.cart._cat.get(self.path)
         if entry is None:
             raise NotFoundError(f"no such file: {self.path}", self.path)
-        self.size = entry.size
+        self.size = self.stored = entry.size
         self.file_id = entry.file_id
         self.inline = bool(entry.flags & ENTRY_INLINE)
         self.chunks: dict[int, tuple[int, int] | None] = {}
         self.epoch = box.epoch
+
+    def flush(self, box: _Box) -> None:
+        """Apply the buffered writes to the container's pending transaction.
+
+        Each chunk they touch is assembled once (its current bytes, then the
+        writes in the order SQLite issued them) and runs of consecutive
+        chunks go to :meth:`Cartridge.write_at` as one write, so a chunk is
+        copied on write once per flush however many pages of it SQLite wrote.
+        """
+        writes, self.buf = self.buf, []
+        self.lo = self.hi = 0
+        shift, mask = self.shift, self.mask
+        ch = mask + 1
+        stored = self.stored
+        staged: dict[int, bytearray] = {}
+        cart = box.cart
+        for off, data in writes:
+            pos, n = 0, len(data)
+            while pos < n:
+                o = off + pos
+                index, lo = o >> shift, o & mask
+                take = min(n - pos, ch - lo)
+                chunk = staged.get(index)
+                if chunk is None:
+                    chunk = staged[index] = bytearray(ch)
+                    have = min(ch, stored - (index << shift))
+                    if have > 0 and not (lo == 0 and take == ch):
+                        chunk[:have] = cart.read(self.path, index << shift, have)
+                chunk[lo : lo + take] = data[pos : pos + take]
+                pos += take
+        order = sorted(staged)
+        size = self.size
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and order[j + 1] == order[j] + 1:
+                j += 1
+            start = order[i] << shift
+            end = min((order[j] + 1) << shift, size)
+            run = staged[order[i]] if i == j else b"".join(staged[c] for c in order[i : j + 1])
+            cart.write_at(self.path, start, memoryview(run)[: end - start])
+            for c in order[i : j + 1]:
+                self.chunks.pop(c, None)
+            i = j + 1
+        self.stored = max(stored, size)
+        if self.inline:
+            self.reload(box)
 
     def locate(self, box: _Box, index: int) -> tuple[int, int] | None:
         rec = box.cart._cat.chunk(self.file_id, index)
@@ -215,10 +280,10 @@ def _release_box(box: _Box) -> None:
         real = os.path.realpath(box.cart.path)
         if _BOXES.get(real) is box:
             del _BOXES[real]
+        if box.writable and not box.cart.closed:
+            box.commit()
         if box.own:
             box.cart.close()
-        elif box.writable and not box.cart.closed:
-            box.cart.commit()
 
 
 # ------------------------------------------------------------------------ VFS
@@ -263,7 +328,7 @@ class CartridgeVFS(apsw.VFS):
                 else:
                     box, inner = self._box_for(inner)
             else:
-                box, inner = self._box_for(paths.normalize(name))
+                box, inner = self._box_for(_normal(name))
             if inflags & _MAIN:
                 owner = _DB_OWNERS.get(inner)
                 if owner is not None and owner is not box:
@@ -307,38 +372,53 @@ class CartridgeVFS(apsw.VFS):
 
     def xDelete(self, name: str, syncdir: bool) -> None:  # noqa: N802
         with _BOXES_LOCK:
-            box, inner = self._box_for(paths.normalize(name))
+            box, inner = self._box_for(_normal(name))
         with box.lock:
             if not box.writable:
                 raise apsw.ReadOnlyError(f"cartridge VFS: {box.cart.path} is open read-only")
+            st = box.files.pop(inner, None)
+            if st is not None and st.buf:
+                box.buffered -= sum(len(d) for _o, d in st.buf)
+                st.buf = []
             try:
                 box.cart.delete(inner)
             except NotFoundError:
                 raise apsw.IOError(f"cartridge VFS: no such file {inner}") from None
-            box.files.pop(inner, None)
             # Deleting a journal or WAL file is a commit point of SQLite's.
             box.commit()
 
     def xAccess(self, name: str, flags: int) -> bool:  # noqa: N802
         with _BOXES_LOCK:
             try:
-                box, inner = self._box_for(paths.normalize(name))
+                box, inner = self._box_for(_normal(name))
             except apsw.CantOpenError:
                 return False
         with box.lock:
-            if box.cart.closed:
+            cart = box.cart
+            if cart.closed:
                 return False
-            if not box.writable:
-                box.cart.refresh()
-            try:
-                info = box.cart.stat(inner)
-            except NotFoundError:
+            if box.writable:
+                if inner in box.files:
+                    return True
+            else:
+                cart.refresh()
+            entry = cart._cat.get(inner)
+            if entry is None or entry.kind != KIND_FILE:
                 return False
-            if info.kind != "file":
-                return False
-            if flags == _ACCESS_READWRITE:
-                return box.writable
-            return True
+            return box.writable or flags != _ACCESS_READWRITE
+
+
+_NORMAL: dict[str, str] = {}
+
+
+def _normal(name: str) -> str:
+    """``paths.normalize``, remembered (SQLite asks about the same few names)."""
+    got = _NORMAL.get(name)
+    if got is None:
+        if len(_NORMAL) > 4096:
+            _NORMAL.clear()
+        got = _NORMAL[name] = paths.normalize(name)
+    return got
 
 
 def _release_box_if_unused(box: _Box) -> None:
@@ -425,7 +505,9 @@ class _FileOps:
         with box.lock:
             st = self._state()
             end = offset + amount
-            if end <= st.size and not st.inline:
+            if st.buf and offset < st.hi and end > st.lo:
+                box.flush()
+            if end <= st.stored and not st.inline:
                 index = offset >> st.shift
                 if (end - 1) >> st.shift == index:
                     chunks = st.chunks
@@ -438,22 +520,26 @@ class _FileOps:
             return box.cart.read(self.inner, offset, amount)
 
     def xWrite(self, data: bytes, offset: int) -> None:  # noqa: N802
-        box = self.box
+        """Buffer the write; see :meth:`_FileState.flush`."""
         if self.readonly:
             raise apsw.ReadOnlyError(f"cartridge VFS: {self.inner} is open read-only")
+        box = self.box
         with box.lock:
             st = self._state()
-            box.cart.write_at(self.inner, offset, data)
             end = offset + len(data)
+            if st.buf:
+                if offset < st.lo:
+                    st.lo = offset
+                if end > st.hi:
+                    st.hi = end
+            else:
+                st.lo, st.hi = offset, end
+            st.buf.append((offset, data))
             if end > st.size:
                 st.size = end
-            if st.inline:
-                st.reload(box)
-            else:
-                chunks = st.chunks
-                first, last = offset >> st.shift, (end - 1) >> st.shift
-                for index in range(first, last + 1):
-                    chunks.pop(index, None)
+            box.buffered += len(data)
+            if box.buffered > _BUFFER_LIMIT:
+                box.flush()
             self._wrote()
 
     def _wrote(self) -> None:
@@ -466,6 +552,7 @@ class _FileOps:
         with box.lock:
             st = self._state()
             if size != st.size:
+                box.flush()
                 box.cart.truncate(self.inner, size)
                 st.reload(box)
                 self._wrote()
@@ -530,8 +617,10 @@ class _ContainerFile(_FileOps):
     def xClose(self) -> None:  # noqa: N802
         if self.delete_on_close and not self.closed and self.box.writable:
             with self.box.lock, contextlib.suppress(NotFoundError):
+                st = self.box.files.pop(self.inner, None)
+                if st is not None:
+                    st.buf = []
                 self.box.cart.delete(self.inner)
-                self.box.files.pop(self.inner, None)
         self._close()
 
 
