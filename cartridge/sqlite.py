@@ -81,6 +81,7 @@ _BUFFER_LIMIT = 32 << 20
 """Buffered write bytes per container that trigger a flush (not a commit)."""
 _FLOCK = struct.Struct("@hhqqi4x")
 _ACCESS_READWRITE = 1
+_SETLK = fcntl.F_OFD_SETLK
 
 _IOCAP = (apsw.SQLITE_IOCAP_ATOMIC | apsw.SQLITE_IOCAP_SAFE_APPEND
           | apsw.SQLITE_IOCAP_SEQUENTIAL | apsw.SQLITE_IOCAP_POWERSAFE_OVERWRITE)
@@ -91,7 +92,6 @@ bytes that were not written (POWERSAFE_OVERWRITE)."""
 
 _MAIN = apsw.SQLITE_OPEN_MAIN_DB
 _WAL = apsw.SQLITE_OPEN_WAL
-_JOURNAL = apsw.SQLITE_OPEN_MAIN_JOURNAL | apsw.SQLITE_OPEN_SUPER_JOURNAL
 
 
 def lock_path(container_path: str) -> str:
@@ -124,6 +124,10 @@ class _Box:
         self.db_names: dict[str, int] = {}
         self.wal_fd = -1
         self.wal_refs = 0
+        self.txns: dict[str, _TxnState] = {}
+        """Per database path: see :class:`_TxnState`."""
+        self.exists: dict[str, bool] = {}
+        """Which SQLite files exist (writable handles only; kept by xOpen/xDelete)."""
         self.buffered = 0
         """Bytes of writes buffered in ``_FileState.buf`` across files."""
 
@@ -150,6 +154,21 @@ class _Box:
         if self.buffered:
             self.flush()
         self.cart.commit()
+
+
+class _TxnState:
+    """What the commit rule needs to know about one database's current write
+    transaction, shared by the connections of this process (one of them at a
+    time holds RESERVED)."""
+
+    __slots__ = ("db_written", "journal_live")
+
+    def __init__(self) -> None:
+        self.db_written = False
+        """A database page was written since the last unlock."""
+        self.journal_live = False
+        """Its rollback journal holds a live header: the journal's finalization
+        (delete, truncate to 0, zeroed header) is the commit point, not xSync."""
 
 
 class _FileState:
@@ -357,6 +376,7 @@ class CartridgeVFS(apsw.VFS):
                         f"cartridge VFS: {inner} does not exist in {cart.path}"
                         + (" (the container is open read-only)" if not box.writable else ""))
                 cart.write(inner, b"")
+                box.exists[inner] = True
             elif inflags & apsw.SQLITE_OPEN_EXCLUSIVE:
                 raise apsw.CantOpenError(f"cartridge VFS: {inner} already exists")
         out = inflags
@@ -376,6 +396,7 @@ class CartridgeVFS(apsw.VFS):
         with box.lock:
             if not box.writable:
                 raise apsw.ReadOnlyError(f"cartridge VFS: {box.cart.path} is open read-only")
+            box.exists[inner] = False
             st = box.files.pop(inner, None)
             if st is not None and st.buf:
                 box.buffered -= sum(len(d) for _o, d in st.buf)
@@ -384,6 +405,10 @@ class CartridgeVFS(apsw.VFS):
                 box.cart.delete(inner)
             except NotFoundError:
                 raise apsw.IOError(f"cartridge VFS: no such file {inner}") from None
+            if inner.endswith("-journal"):
+                txn = box.txns.get(inner[: -len("-journal")])
+                if txn is not None:
+                    txn.journal_live = False
             # Deleting a journal or WAL file is a commit point of SQLite's.
             box.commit()
 
@@ -398,14 +423,18 @@ class CartridgeVFS(apsw.VFS):
             if cart.closed:
                 return False
             if box.writable:
-                if inner in box.files:
-                    return True
-            else:
-                cart.refresh()
+                # Only this process changes a container it writes, and every
+                # SQLite file it creates or deletes goes through this VFS.
+                known = box.exists.get(inner)
+                if known is None:
+                    entry = cart._cat.get(inner)
+                    known = box.exists[inner] = entry is not None and entry.kind == KIND_FILE
+                return known
+            # A read-only handle moved to the newest commit at the SHARED lock.
             entry = cart._cat.get(inner)
             if entry is None or entry.kind != KIND_FILE:
                 return False
-            return box.writable or flags != _ACCESS_READWRITE
+            return flags != _ACCESS_READWRITE
 
 
 _NORMAL: dict[str, str] = {}
@@ -589,12 +618,8 @@ class _FileOps:
         if self.closed:
             return
         self.closed = True
-        box = self.box
         with _BOXES_LOCK:
-            with box.lock:
-                if box.writable and not box.cart.closed:
-                    box.commit()
-            _release_box(box)
+            _release_box(self.box)
 
 
 class _ContainerFile(_FileOps):
@@ -602,17 +627,37 @@ class _ContainerFile(_FileOps):
 
     def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
         self._setup(box, inner, readonly)
-        self.journal = bool(flags & _JOURNAL)
+        self.journal = bool(flags & apsw.SQLITE_OPEN_MAIN_JOURNAL)
         self.delete_on_close = bool(flags & apsw.SQLITE_OPEN_DELETEONCLOSE)
-        self.main: _MainFile | None = _MAIN_FILES.get((id(box), inner.rsplit("-", 1)[0]))
+        db = inner[: -len("-journal")] if inner.endswith("-journal") else inner
+        self.txn = box.txns.setdefault(db, _TxnState())
 
     def xSync(self, flags: int) -> None:  # noqa: N802
         # A journal sync before any database page is written only orders the
         # journal before the overwrite; copy-on-write gives that for free.
-        main = self.main
-        if self.journal and main is not None and not main.db_written:
+        if self.journal and not self.txn.db_written:
             return
         super().xSync(flags)
+
+    def xWrite(self, data: bytes, offset: int) -> None:  # noqa: N802
+        super().xWrite(data, offset)
+        if self.journal and offset == 0:
+            if any(bytes(data[:8])):
+                self.txn.journal_live = True
+            elif self.txn.journal_live:
+                # PERSIST (and exclusive-mode) finalization: the zeroed header
+                # is SQLite's commit point.
+                self.txn.journal_live = False
+                with self.box.lock:
+                    self.box.commit()
+
+    def xTruncate(self, size: int) -> None:  # noqa: N802
+        super().xTruncate(size)
+        if self.journal and size == 0 and self.txn.journal_live:
+            # TRUNCATE finalization: SQLite's commit point.
+            self.txn.journal_live = False
+            with self.box.lock:
+                self.box.commit()
 
     def xClose(self) -> None:  # noqa: N802
         if self.delete_on_close and not self.closed and self.box.writable:
@@ -620,6 +665,7 @@ class _ContainerFile(_FileOps):
                 st = self.box.files.pop(self.inner, None)
                 if st is not None:
                     st.buf = []
+                self.box.exists[self.inner] = False
                 self.box.cart.delete(self.inner)
         self._close()
 
@@ -686,8 +732,9 @@ class _MainFile(_FileOps, apsw.VFSFile):
                                           | apsw.SQLITE_OPEN_CREATE, 0])
         self._setup(box, inner, readonly)
         self.level = 0
-        self.db_written = False
+        self.txn = box.txns.setdefault(inner, _TxnState())
         self.region = _region(inner)
+        self._args: dict[tuple[int, int, int], bytes] = {}
         self.lock_fd = os.open(lock_path(box.cart.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                                0o644)
         self.key = (id(box), inner)
@@ -698,8 +745,13 @@ class _MainFile(_FileOps, apsw.VFSFile):
 
     # --- locks
     def _set(self, kind: int, off: int, length: int) -> bool:
+        """One OFD lock call; the packed ``struct flock`` is built once."""
+        key = (kind, off, length)
+        arg = self._args.get(key)
+        if arg is None:
+            arg = self._args[key] = _FLOCK.pack(kind, os.SEEK_SET, self.region + off, length, 0)
         try:
-            _ofd(self.lock_fd, fcntl.F_OFD_SETLK, kind, self.region + off, length)
+            fcntl.fcntl(self.lock_fd, _SETLK, arg)
         except (BlockingIOError, PermissionError):
             return False
         return True
@@ -745,7 +797,7 @@ class _MainFile(_FileOps, apsw.VFSFile):
             if box.writable:
                 with box.lock:
                     box.commit()
-            self.db_written = False
+            self.txn.db_written = False
         if level == _SHARED_LOCK:
             if cur >= _EXCLUSIVE_LOCK:
                 self._set(fcntl.F_RDLCK, _SHARED_OFF, _SHARED_LEN)
@@ -762,7 +814,15 @@ class _MainFile(_FileOps, apsw.VFSFile):
         return _FLOCK.unpack(got)[0] != fcntl.F_UNLCK
 
     def _wrote(self) -> None:
-        self.db_written = True
+        self.txn.db_written = True
+
+    def xSync(self, flags: int) -> None:  # noqa: N802
+        # With a live rollback journal the commit point is the journal's
+        # finalization, which commits; committing here too would only add a
+        # durable "new pages + hot journal" state that recovery rolls back.
+        if self.txn.journal_live:
+            return
+        super().xSync(flags)
 
     def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
         return False
@@ -785,6 +845,11 @@ class _MainFile(_FileOps, apsw.VFSFile):
                 if _DB_OWNERS.get(self.inner) is box:
                     del _DB_OWNERS[self.inner]
         super().xClose()
+        if box.writable and not box.cart.closed:
+            # Closing a database makes whatever it wrote durable (this
+            # matters with synchronous=OFF, where nothing else may have).
+            with box.lock:
+                box.commit()
         self._close()
 
 
