@@ -413,11 +413,15 @@ class CartridgeVFS(apsw.VFS):
             box.commit()
 
     def xAccess(self, name: str, flags: int) -> bool:  # noqa: N802
-        with _BOXES_LOCK:
-            try:
-                box, inner = self._box_for(_normal(name))
-            except apsw.CantOpenError:
-                return False
+        found = _RESOLVED.get(name)
+        if found is None:
+            with _BOXES_LOCK:
+                try:
+                    found = self._box_for(_normal(name))
+                except apsw.CantOpenError:
+                    return False
+                _RESOLVED[name] = found
+        box, inner = found
         with box.lock:
             cart = box.cart
             if cart.closed:
@@ -438,6 +442,8 @@ class CartridgeVFS(apsw.VFS):
 
 
 _NORMAL: dict[str, str] = {}
+_RESOLVED: dict[str, tuple[_Box, str]] = {}
+"""xAccess's name -> (container, path), cleared whenever a database opens or closes."""
 
 
 def _normal(name: str) -> str:
@@ -739,6 +745,7 @@ class _MainFile(_FileOps, apsw.VFSFile):
                                0o644)
         self.key = (id(box), inner)
         with _BOXES_LOCK:
+            _RESOLVED.clear()
             _DB_OWNERS[inner] = box
             box.db_names[inner] = box.db_names.get(inner, 0) + 1
             _MAIN_FILES[self.key] = self
@@ -835,6 +842,7 @@ class _MainFile(_FileOps, apsw.VFSFile):
         os.close(self.lock_fd)
         box = self.box
         with _BOXES_LOCK:
+            _RESOLVED.clear()
             if _MAIN_FILES.get(self.key) is self:
                 del _MAIN_FILES[self.key]
             left = box.db_names.get(self.inner, 1) - 1
