@@ -351,3 +351,12 @@ def test_one_gib_database_costs_pages_touched(tmp_path: Path) -> None:
     assert elapsed < 5.0
     assert conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
     conn.close()
+
+
+def test_stdlib_sqlite3_cannot_see_the_vfs(tmp_path: Path) -> None:
+    """apsw bundles its own SQLite library; the VFS lives there, not in the one
+    the stdlib ``sqlite3`` module links (the README says so)."""
+    sqlite.register()
+    uri = f"file:/db/app.db?vfs=cartridge&cartridge={tmp_path / 'a.cart'}"
+    with pytest.raises(sqlite3.OperationalError, match="no such vfs"):
+        sqlite3.connect(uri, uri=True).execute("SELECT 1")
