@@ -179,7 +179,7 @@ class _FileState:
     """
 
     __slots__ = ("path", "epoch", "size", "file_id", "inline", "chunks", "shift", "mask",
-                 "buf", "lo", "hi", "stored")
+                 "buf", "lo", "hi", "stored", "live")
 
     def __init__(self, box: _Box, path: str) -> None:
         self.path = path
@@ -189,6 +189,8 @@ class _FileState:
         self.epoch = -1
         self.buf: list[tuple[int, bytes]] = []
         self.lo = self.hi = 0
+        self.live = True
+        """False once the file is deleted (its VFS files then look it up again)."""
         self.reload(box)
 
     def reload(self, box: _Box) -> None:
@@ -398,6 +400,8 @@ class CartridgeVFS(apsw.VFS):
                 raise apsw.ReadOnlyError(f"cartridge VFS: {box.cart.path} is open read-only")
             box.exists[inner] = False
             st = box.files.pop(inner, None)
+            if st is not None:
+                st.live = False
             if st is not None and st.buf:
                 box.buffered -= sum(len(d) for _o, d in st.buf)
                 st.buf = []
@@ -514,6 +518,8 @@ class _FileOps:
 
     def _setup(self, box: _Box, inner: str, readonly: bool) -> None:
         self.box = box
+        self.follow = not box.writable
+        """Read-only handles: chunk positions follow the commit the handle reads."""
         self.inner = inner
         self.readonly = readonly
         self.closed = False
@@ -526,7 +532,7 @@ class _FileOps:
     def _state(self) -> _FileState:
         st = self.st
         box = self.box
-        if (not box.writable and st.epoch != box.cart._gen) or box.files.get(self.inner) is not st:
+        if (self.follow and st.epoch != box.cart._gen) or box.files.get(self.inner) is not st:
             st = box.files.get(self.inner)
             if st is None:
                 st = box.files[self.inner] = _FileState(box, self.inner)
@@ -536,19 +542,23 @@ class _FileOps:
         return st
 
     def xRead(self, amount: int, offset: int) -> Any:  # noqa: N802
+        """The hot path: a memoryview of the mapped bytes when they lie in one chunk."""
         box = self.box
         with box.lock:
-            st = self._state()
+            st = self.st
+            if not st.live or (self.follow and st.epoch != box.cart._gen):
+                st = self._state()
             end = offset + amount
             if st.buf and offset < st.hi and end > st.lo:
                 box.flush()
-            if end <= st.stored and not st.inline:
+            if end <= st.stored:
                 index = offset >> st.shift
-                if (end - 1) >> st.shift == index:
-                    chunks = st.chunks
-                    loc = chunks[index] if index in chunks else st.locate(box, index)
+                loc = st.chunks.get(index, False)
+                if loc is False:
+                    loc = None if st.inline else st.locate(box, index)
+                if loc is not None:
                     lo = offset & st.mask
-                    if loc is not None and lo + amount <= loc[1]:
+                    if lo + amount <= loc[1]:
                         pos = loc[0] + lo
                         return box.cart._mf.view[pos : pos + amount]
             # Inline files, holes, reads across chunks or past the end.
@@ -671,6 +681,7 @@ class _ContainerFile(_FileOps):
                 st = self.box.files.pop(self.inner, None)
                 if st is not None:
                     st.buf = []
+                    st.live = False
                 self.box.exists[self.inner] = False
                 self.box.cart.delete(self.inner)
         self._close()
