@@ -219,18 +219,24 @@ class _FileState:
         staged: dict[int, bytearray] = {}
         cart = box.cart
         for off, data in writes:
-            pos, n = 0, len(data)
+            n = len(data)
+            index, lo = off >> shift, off & mask
+            if lo + n <= ch:  # the common case: inside one chunk
+                chunk = staged.get(index)
+                if chunk is None:
+                    chunk = staged[index] = self._stage(cart, index, stored, lo == 0 and n == ch)
+                chunk[lo : lo + n] = data
+                continue
+            view = memoryview(data)
+            pos = 0
             while pos < n:
                 o = off + pos
                 index, lo = o >> shift, o & mask
                 take = min(n - pos, ch - lo)
                 chunk = staged.get(index)
                 if chunk is None:
-                    chunk = staged[index] = bytearray(ch)
-                    have = min(ch, stored - (index << shift))
-                    if have > 0 and not (lo == 0 and take == ch):
-                        chunk[:have] = cart.read(self.path, index << shift, have)
-                chunk[lo : lo + take] = data[pos : pos + take]
+                    chunk = staged[index] = self._stage(cart, index, stored, take == ch)
+                chunk[lo : lo + take] = view[pos : pos + take]
                 pos += take
         order = sorted(staged)
         size = self.size
@@ -249,6 +255,14 @@ class _FileState:
         self.stored = max(stored, size)
         if self.inline:
             self.reload(box)
+
+    def _stage(self, cart: Cartridge, index: int, stored: int, whole: bool) -> bytearray:
+        """A chunk's current bytes to apply writes to (zeros past the end)."""
+        chunk = bytearray(self.mask + 1)
+        have = min(self.mask + 1, stored - (index << self.shift))
+        if have > 0 and not whole:
+            chunk[:have] = cart.read(self.path, index << self.shift, have)
+        return chunk
 
     def locate(self, box: _Box, index: int) -> tuple[int, int] | None:
         rec = box.cart._cat.chunk(self.file_id, index)
@@ -569,20 +583,24 @@ class _FileOps:
         if self.readonly:
             raise apsw.ReadOnlyError(f"cartridge VFS: {self.inner} is open read-only")
         box = self.box
+        n = len(data)
+        end = offset + n
         with box.lock:
-            st = self._state()
-            end = offset + len(data)
-            if st.buf:
+            st = self.st
+            if not st.live:
+                st = self._state()
+            buf = st.buf
+            if buf:
                 if offset < st.lo:
                     st.lo = offset
                 if end > st.hi:
                     st.hi = end
             else:
                 st.lo, st.hi = offset, end
-            st.buf.append((offset, data))
+            buf.append((offset, data))
             if end > st.size:
                 st.size = end
-            box.buffered += len(data)
+            box.buffered += n
             if box.buffered > _BUFFER_LIMIT:
                 box.flush()
             self._wrote()
