@@ -69,6 +69,7 @@ from .container import Cartridge
 from .container import open as open_container
 from .errors import LockedError, NotFoundError
 from .layout import ENTRY_INLINE, KIND_FILE, PAGE_SIZE
+from .pager import checksum
 
 __all__ = ["VFS_NAME", "register", "connect", "unregister", "CartridgeVFS"]
 
@@ -265,8 +266,23 @@ class _FileState:
         return chunk
 
     def locate(self, box: _Box, index: int) -> tuple[int, int] | None:
+        """Where chunk ``index`` lives, its checksum verified the first time.
+
+        The check (XXH64 of at most one chunk, numba) runs once per chunk
+        location, so damaged pages raise ``apsw.CorruptError`` instead of
+        reaching SQLite, at a cost amortized over the chunk's pages.
+        """
         rec = box.cart._cat.chunk(self.file_id, index)
-        loc = (rec[0] * PAGE_SIZE, rec[2]) if rec is not None and rec[0] else None
+        if rec is None or not rec[0]:
+            loc = None
+        else:
+            got = checksum(box.cart._pager.data_array(rec[0], rec[2]))
+            if got != rec[3]:
+                raise apsw.CorruptError(
+                    f"cartridge VFS: {self.path} chunk {index} (data pages {rec[0]}.."
+                    f"{rec[0] + rec[1] - 1}) fails its checksum; the container is damaged "
+                    "(run cart check --data)")
+            loc = (rec[0] * PAGE_SIZE, rec[2])
         self.chunks[index] = loc
         return loc
 
@@ -422,7 +438,7 @@ class CartridgeVFS(apsw.VFS):
             try:
                 box.cart.delete(inner)
             except NotFoundError:
-                raise apsw.IOError(f"cartridge VFS: no such file {inner}") from None
+                return  # like unlink of a missing file: nothing to delete, nothing to commit
             if inner.endswith("-journal"):
                 txn = box.txns.get(inner[: -len("-journal")])
                 if txn is not None:

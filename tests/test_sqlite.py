@@ -360,3 +360,29 @@ def test_stdlib_sqlite3_cannot_see_the_vfs(tmp_path: Path) -> None:
     uri = f"file:/db/app.db?vfs=cartridge&cartridge={tmp_path / 'a.cart'}"
     with pytest.raises(sqlite3.OperationalError, match="no such vfs"):
         sqlite3.connect(uri, uri=True).execute("SELECT 1")
+
+
+@pytest.mark.parametrize("where", [0, 4096 * 2 + 100, 4096 * 5 + 7])
+def test_flipped_database_bytes_are_reported(tmp_path: Path, where: int) -> None:
+    """A damaged database page inside the container: SQLite reports corruption
+    (or integrity_check does) and ``cart check --data`` fails; no crash, no hang."""
+    cart = tmp_path / "a.cart"
+    conn = sqlite.connect(cart, "/db/app.db")
+    fill(conn)
+    conn.close()
+    with cartridge.open(cart, "r") as c:
+        entry = c._cat.get("/db/app.db")
+        first_page = c._cat.chunk(entry.file_id, where // c._chunk)[0]
+    pos = first_page * 4096 + where % (64 * 1024)
+    with open(cart, "r+b") as f:
+        f.seek(pos)
+        byte = f.read(1)
+        f.seek(pos)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert cart_main(["check", str(cart), "--data"]) == 1
+    with pytest.raises(apsw.CorruptError, match="fails its checksum"):
+        conn = sqlite.connect(cart, "/db/app.db")
+        try:
+            conn.execute("SELECT * FROM t ORDER BY a").fetchall()
+        finally:
+            conn.close()
