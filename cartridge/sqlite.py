@@ -59,6 +59,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -67,7 +68,7 @@ import apsw
 from . import paths
 from .container import Cartridge
 from .container import open as open_container
-from .errors import LockedError, NotFoundError
+from .errors import CorruptionError, LockedError, NotFoundError
 from .layout import ENTRY_INLINE, KIND_FILE, PAGE_SIZE
 from .pager import checksum
 
@@ -78,6 +79,7 @@ VFS_NAME = "cartridge"
 _SHARED_LOCK, _RESERVED_LOCK, _PENDING_LOCK, _EXCLUSIVE_LOCK = 1, 2, 3, 4
 _PENDING_OFF, _RESERVED_OFF, _SHARED_OFF, _SHARED_LEN, _WAL_OFF = 0, 1, 2, 510, 512
 _REGION_BASE, _REGION_SIZE = 1 << 32, 1024
+_OPEN_RETRIES = 5
 _BUFFER_LIMIT = 32 << 20
 """Buffered write bytes per container that trigger a flush (not a commit)."""
 _FLOCK = struct.Struct("@hhqqi4x")
@@ -122,7 +124,6 @@ class _Box:
         self.lock = cart._lock
         self.writable = cart.mode != "r"
         self.files: dict[str, _FileState] = {}
-        self.db_names: dict[str, int] = {}
         self.wal_fd = -1
         self.wal_refs = 0
         self.txns: dict[str, _TxnState] = {}
@@ -289,9 +290,16 @@ class _FileState:
 
 _BOXES: dict[str, _Box] = {}
 _BOXES_LOCK = threading.RLock()
-_DB_OWNERS: dict[str, _Box] = {}
-"""Inner database path -> the container that has it open (journal and WAL
-files are named after their database, without the container)."""
+_DB_OWNERS: dict[str, list[_Box]] = {}
+"""Inner database path -> the containers that have it open, once per open
+main file (journal and WAL files are named after their database path alone)."""
+
+_LOCAL = threading.local()
+"""Per thread: ``recent`` maps a database path to the container whose main
+file this thread used last, ``box`` is the last container used.  SQLite opens,
+probes and deletes a database's journal and WAL in the thread that is working
+on that database, right after locking it, so this resolves a journal name to
+the right container even when two containers hold databases at the same path."""
 
 _SHM_DIR: str | None = None
 
@@ -312,17 +320,36 @@ def _get_box(cart_path: str, flags: int) -> _Box:
     if box is not None and not box.cart.closed:
         return box
     if flags & apsw.SQLITE_OPEN_READONLY:
-        cart = open_container(real, "r")
+        cart = _open_reader(real)
     else:
         mode = "a" if flags & apsw.SQLITE_OPEN_CREATE else "r+"
         try:
             cart = open_container(real, mode)
         except LockedError:
             # Another process writes this container: read-only databases.
-            cart = open_container(real, "r")
+            cart = _open_reader(real)
     box = _Box(cart, own=True)
     _BOXES[real] = box
     return box
+
+
+def _open_reader(path: str) -> Cartridge:
+    """Open a container read-only beside a live writer.
+
+    Opening maps the file and then reads the meta pages; a writer that grows
+    the file in between makes the newest meta page describe more pages than
+    the mapping holds, which the core reports as corruption.  That race is
+    retried a few times; a container that stays unreadable raises.
+    """
+    attempt = 0
+    while True:
+        try:
+            return open_container(path, "r")
+        except CorruptionError:
+            attempt += 1
+            if attempt >= _OPEN_RETRIES:
+                raise
+            time.sleep(0.01 * attempt)
 
 
 def _release_box(box: _Box) -> None:
@@ -351,18 +378,29 @@ class CartridgeVFS(apsw.VFS):
         return paths.normalize(name)
 
     def _box_for(self, name: str) -> tuple[_Box, str]:
+        """The container of a file SQLite names by its path alone."""
+        base = name
         for suffix in ("-journal", "-wal", "-mj"):
-            base = name.rsplit(suffix, 1)[0] if suffix in name else None
-            if base is not None:
-                box = _DB_OWNERS.get(base)
-                if box is not None:
-                    return box, name
-        box = _DB_OWNERS.get(name)
-        if box is None:
+            if suffix in name:
+                base = name.rsplit(suffix, 1)[0]
+                break
+        owners = _DB_OWNERS.get(base)
+        if owners:
+            recent = getattr(_LOCAL, "recent", None)
+            box = recent.get(base) if recent else None
+            if box is not None and box in owners:
+                return box, name
+            if all(b is owners[0] for b in owners):
+                return owners[0], name
             raise apsw.CantOpenError(
-                f"cartridge VFS: {name} belongs to no open database; open databases "
-                "with cartridge.sqlite.connect() or a URI with cartridge=/path/to.cart")
-        return box, name
+                f"cartridge VFS: {base} is open in several containers and this thread "
+                "has used none of them; open it through connect() or a cartridge= URI")
+        box = getattr(_LOCAL, "box", None)
+        if base == name and box is not None and not box.cart.closed:
+            return box, name  # e.g. ATTACH of another database in the same container
+        raise apsw.CantOpenError(
+            f"cartridge VFS: {name} belongs to no open database; open databases "
+            "with cartridge.sqlite.connect() or a URI with cartridge=/path/to.cart")
 
     # --- files
     def xOpen(self, name: Any, flags: list[int]) -> Any:  # noqa: N802
@@ -380,15 +418,6 @@ class CartridgeVFS(apsw.VFS):
                     box, inner = self._box_for(inner)
             else:
                 box, inner = self._box_for(_normal(name))
-            if inflags & _MAIN:
-                owner = _DB_OWNERS.get(inner)
-                if owner is not None and owner is not box:
-                    if box.refs == 0:
-                        _release_box_if_unused(box)
-                    raise apsw.CantOpenError(
-                        f"cartridge VFS: {inner} is already open in another container in "
-                        "this process; SQLite names journals after the database path alone, "
-                        "so two open databases need different paths")
             box.refs += 1
             try:
                 f = self._open(box, inner, inflags, flags)
@@ -447,15 +476,11 @@ class CartridgeVFS(apsw.VFS):
             box.commit()
 
     def xAccess(self, name: str, flags: int) -> bool:  # noqa: N802
-        found = _RESOLVED.get(name)
-        if found is None:
-            with _BOXES_LOCK:
-                try:
-                    found = self._box_for(_normal(name))
-                except apsw.CantOpenError:
-                    return False
-                _RESOLVED[name] = found
-        box, inner = found
+        with _BOXES_LOCK:
+            try:
+                box, inner = self._box_for(_normal(name))
+            except apsw.CantOpenError:
+                return False
         with box.lock:
             cart = box.cart
             if cart.closed:
@@ -476,8 +501,6 @@ class CartridgeVFS(apsw.VFS):
 
 
 _NORMAL: dict[str, str] = {}
-_RESOLVED: dict[str, tuple[_Box, str]] = {}
-"""xAccess's name -> (container, path), cleared whenever a database opens or closes."""
 
 
 def _normal(name: str) -> str:
@@ -761,6 +784,15 @@ class _WalFile(_FileOps):
         self._close()
 
 
+def _remember(box: _Box, inner: str) -> None:
+    """Note that this thread is working on database ``inner`` of ``box``."""
+    recent = getattr(_LOCAL, "recent", None)
+    if recent is None:
+        recent = _LOCAL.recent = {}
+    recent[inner] = box
+    _LOCAL.box = box
+
+
 def _ofd(fd: int, cmd: int, kind: int, start: int, length: int) -> bytes:
     return fcntl.fcntl(fd, cmd, _FLOCK.pack(kind, os.SEEK_SET, start, length, 0))
 
@@ -789,10 +821,9 @@ class _MainFile(_FileOps, apsw.VFSFile):
         self.lock_fd = os.open(lock_path(box.cart.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                                0o644)
         self.key = (id(box), inner)
+        _remember(box, inner)
         with _BOXES_LOCK:
-            _RESOLVED.clear()
-            _DB_OWNERS[inner] = box
-            box.db_names[inner] = box.db_names.get(inner, 0) + 1
+            _DB_OWNERS.setdefault(inner, []).append(box)
             _MAIN_FILES[self.key] = self
 
     # --- locks
@@ -809,6 +840,7 @@ class _MainFile(_FileOps, apsw.VFSFile):
         return True
 
     def xLock(self, level: int) -> None:  # noqa: N802
+        _remember(self.box, self.inner)
         cur = self.level
         if cur >= level:
             return
@@ -887,16 +919,13 @@ class _MainFile(_FileOps, apsw.VFSFile):
         os.close(self.lock_fd)
         box = self.box
         with _BOXES_LOCK:
-            _RESOLVED.clear()
             if _MAIN_FILES.get(self.key) is self:
                 del _MAIN_FILES[self.key]
-            left = box.db_names.get(self.inner, 1) - 1
-            if left:
-                box.db_names[self.inner] = left
-            else:
-                box.db_names.pop(self.inner, None)
-                if _DB_OWNERS.get(self.inner) is box:
-                    del _DB_OWNERS[self.inner]
+            owners = _DB_OWNERS.get(self.inner, [])
+            if box in owners:
+                owners.remove(box)
+            if not owners:
+                _DB_OWNERS.pop(self.inner, None)
         super().xClose()
         if box.writable and not box.cart.closed:
             # Closing a database makes whatever it wrote durable (this

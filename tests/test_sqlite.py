@@ -200,6 +200,7 @@ def test_writer_and_reader_processes(tmp_path: Path) -> None:
             seen.append(count)
             for k, v in reader.execute("SELECT k, v FROM rows WHERE k % 50 = 0"):
                 assert v == payload(k)
+            time.sleep(0.005)
         assert proc.returncode == 0
         assert seen[-1] == n
         assert len(set(seen)) > 2, "the reader never saw the writer's progress"
@@ -386,3 +387,25 @@ def test_flipped_database_bytes_are_reported(tmp_path: Path, where: int) -> None
             conn.execute("SELECT * FROM t ORDER BY a").fetchall()
         finally:
             conn.close()
+
+
+@pytest.mark.parametrize("mode", ["delete", "wal"])
+def test_same_database_path_in_two_containers(tmp_path: Path, mode: str) -> None:
+    """Journals are named after the database path alone; the VFS still finds
+    the right container for each."""
+    a = sqlite.connect(tmp_path / "a.cart", "/db/app.db")
+    b = sqlite.connect(tmp_path / "b.cart", "/db/app.db")
+    for conn in (a, b):
+        conn.execute(f"PRAGMA journal_mode={mode}")
+        conn.execute("CREATE TABLE t(x)")
+    for i in range(20):
+        for conn, name in ((a, "a"), (b, "b")):
+            with conn:
+                conn.execute("INSERT INTO t VALUES(?)", (f"{name}{i}",))
+    a.close()
+    b.close()
+    for name in ("a", "b"):
+        conn = sqlite.connect(tmp_path / f"{name}.cart", "/db/app.db")
+        assert [x for (x,) in conn.execute("SELECT x FROM t")] == [f"{name}{i}" for i in range(20)]
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        conn.close()
