@@ -669,9 +669,6 @@ class _FileOps:
             with box.lock:
                 box.commit()
 
-    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
-        return False
-
     def xSectorSize(self) -> int:  # noqa: N802
         return PAGE_SIZE
 
@@ -697,6 +694,10 @@ class _FileOps:
 
 class _ContainerFile(_FileOps):
     """A rollback or super journal (or any other named file) in the container."""
+
+    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
+        """No file controls (SQLite treats them as unsupported)."""
+        return False
 
     def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
         self._setup(box, inner, readonly)
@@ -772,6 +773,10 @@ class _WalFile(_FileOps):
                 box.wal_fd = fd
             box.wal_refs += 1
 
+    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
+        """No file controls (SQLite treats them as unsupported)."""
+        return False
+
     def xClose(self) -> None:  # noqa: N802
         if self.closed:
             return
@@ -804,7 +809,11 @@ class _MainFile(_FileOps, apsw.VFSFile):
     private temp directory for one reason: SQLite's xShm methods (the
     wal-index) cannot be written in Python, and apsw forwards them to the
     inherited file.  Every other method is below and never touches the
-    placeholder.
+    placeholder.  File controls (``xFileControl``) go to that unix file too:
+    the ones SQLite sends to a main database concern the wal-index locks the
+    unix file implements (``SQLITE_FCNTL_LOCK_TIMEOUT``, external readers) or
+    are no-ops on an empty file, and skipping a Python call matters on the
+    WAL read path, which sends three per statement.
     """
 
     def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
@@ -907,9 +916,6 @@ class _MainFile(_FileOps, apsw.VFSFile):
         if self.txn.journal_live:
             return
         super().xSync(flags)
-
-    def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
-        return False
 
     def xClose(self) -> None:  # noqa: N802
         if self.closed:

@@ -409,3 +409,26 @@ def test_same_database_path_in_two_containers(tmp_path: Path, mode: str) -> None
         assert [x for (x,) in conn.execute("SELECT x FROM t")] == [f"{name}{i}" for i in range(20)]
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         conn.close()
+
+
+def test_wal_writers_busy_and_timeout(tmp_path: Path) -> None:
+    cart = tmp_path / "a.cart"
+    a = sqlite.connect(cart, "/db/app.db")
+    a.execute("PRAGMA journal_mode=WAL")
+    a.execute("CREATE TABLE t(x)")
+    b = sqlite.connect(cart, "/db/app.db", timeout=0)
+    a.execute("BEGIN IMMEDIATE")
+    a.execute("INSERT INTO t VALUES(1)")
+    with pytest.raises(apsw.BusyError):
+        b.execute("BEGIN IMMEDIATE")
+    assert b.execute("SELECT count(*) FROM t").fetchone() == (0,)  # readers never wait
+    b.set_busy_timeout(5000)
+    release = threading.Timer(0.3, lambda: a.execute("COMMIT"))
+    release.start()
+    b.execute("BEGIN IMMEDIATE")
+    b.execute("INSERT INTO t VALUES(2)")
+    b.execute("COMMIT")
+    release.join()
+    assert a.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    a.close()
+    b.close()
