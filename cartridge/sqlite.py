@@ -124,8 +124,8 @@ class _Box:
         self.lock = cart._lock
         self.writable = cart.mode != "r"
         self.files: dict[str, _FileState] = {}
-        self.wal_fd = -1
-        self.wal_refs = 0
+        self.wal: dict[str, list[int]] = {}
+        """Per WAL database: [descriptor holding the WAL-owner lock, users]."""
         self.txns: dict[str, _TxnState] = {}
         """Per database path: see :class:`_TxnState`."""
         self.exists: dict[str, bool] = {}
@@ -308,9 +308,32 @@ def _shm_dir() -> str:
     """A private directory for the unix VFS's wal-index files (this process only)."""
     global _SHM_DIR
     if _SHM_DIR is None:
-        _SHM_DIR = tempfile.mkdtemp(prefix="cartridge-sqlite-shm-")
+        _remove_dead_shm_dirs()
+        _SHM_DIR = tempfile.mkdtemp(prefix=f"{_SHM_PREFIX}{os.getpid()}-")
         atexit.register(shutil.rmtree, _SHM_DIR, True)
     return _SHM_DIR
+
+
+_SHM_PREFIX = "cartridge-sqlite-shm-"
+
+
+def _remove_dead_shm_dirs() -> None:
+    """Delete the wal-index directories of processes that died without atexit
+    (SIGKILL); their names carry the owner's pid."""
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            if not name.startswith(_SHM_PREFIX):
+                continue
+            pid = name[len(_SHM_PREFIX):].split("-", 1)[0]
+            if not pid.isdigit():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            except OSError:
+                continue
 
 
 def _get_box(cart_path: str, flags: int) -> _Box:
@@ -432,6 +455,10 @@ class CartridgeVFS(apsw.VFS):
             readonly = not box.writable or bool(inflags & apsw.SQLITE_OPEN_READONLY)
             exists = cart.exists(inner)
             if not exists:
+                if inflags & _WAL and not box.writable:
+                    flags[1] = (inflags & ~(apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+                                ) | apsw.SQLITE_OPEN_READONLY
+                    return _EmptyWal(box, inner[: -len("-wal")])
                 if readonly or not inflags & apsw.SQLITE_OPEN_CREATE:
                     raise apsw.CantOpenError(
                         f"cartridge VFS: {inner} does not exist in {cart.path}"
@@ -748,30 +775,43 @@ class _ContainerFile(_FileOps):
 _MAIN_FILES: dict[tuple[int, str], _MainFile] = {}
 
 
+def _wal_claim(box: _Box, db: str) -> None:
+    """Take (or share, within this process) the WAL-owner byte of ``db``."""
+    with _BOXES_LOCK:
+        held = box.wal.get(db)
+        if held is None:
+            fd = os.open(lock_path(box.cart.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                _ofd(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, _region(db) + _WAL_OFF, 1)
+            except OSError:
+                os.close(fd)
+                raise apsw.CantOpenError(
+                    f"cartridge VFS: another process has {db} open in WAL mode; WAL "
+                    "databases inside a container are shared by the connections of one "
+                    "process only (use journal_mode=DELETE to share across processes)"
+                ) from None
+            held = box.wal[db] = [fd, 0]
+        held[1] += 1
+
+
+def _wal_unclaim(box: _Box, db: str) -> None:
+    with _BOXES_LOCK:
+        held = box.wal.get(db)
+        if held is not None:
+            held[1] -= 1
+            if held[1] == 0:
+                os.close(held[0])
+                del box.wal[db]
+
+
 class _WalFile(_FileOps):
     """The WAL file.  Shared-memory WAL works within one process only: the
     WAL-owner byte keeps a second process out with a clear error."""
 
     def __init__(self, box: _Box, inner: str, flags: int, readonly: bool) -> None:
+        self.db = inner[: -len("-wal")]
+        _wal_claim(box, self.db)
         self._setup(box, inner, readonly)
-        db = inner[: -len("-wal")]
-        with _BOXES_LOCK:
-            if box.wal_refs == 0:
-                fd = os.open(lock_path(box.cart.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                             0o644)
-                try:
-                    _ofd(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, _region(db) + _WAL_OFF, 1)
-                except OSError:
-                    os.close(fd)
-                    self.closed = True
-                    _release_box(box)
-                    raise apsw.CantOpenError(
-                        f"cartridge VFS: another process has {db} open in WAL mode; WAL "
-                        "databases inside a container are shared by the connections of one "
-                        "process only (use journal_mode=DELETE to share across processes)"
-                    ) from None
-                box.wal_fd = fd
-            box.wal_refs += 1
 
     def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
         """No file controls (SQLite treats them as unsupported)."""
@@ -780,13 +820,33 @@ class _WalFile(_FileOps):
     def xClose(self) -> None:  # noqa: N802
         if self.closed:
             return
-        box = self.box
-        with _BOXES_LOCK:
-            box.wal_refs -= 1
-            if box.wal_refs == 0 and box.wal_fd >= 0:
-                os.close(box.wal_fd)
-                box.wal_fd = -1
+        _wal_unclaim(self.box, self.db)
         self._close()
+
+
+class _EmptyWal(_MemoryFile):
+    """A read-only container's view of a WAL file that does not exist: empty.
+
+    SQLite needs a WAL file to read a WAL database even when it has nothing in
+    it; the last commit has none, so an empty one is exactly what it holds.
+    """
+
+    def __init__(self, box: _Box, db: str) -> None:
+        _wal_claim(box, db)
+        super().__init__()
+        self.box = box
+        self.db = db
+        self.closed = False
+
+    def xWrite(self, data: bytes, offset: int) -> None:  # noqa: N802
+        raise apsw.ReadOnlyError(f"cartridge VFS: {self.db}-wal is read-only")
+
+    def xClose(self) -> None:  # noqa: N802
+        if not self.closed:
+            self.closed = True
+            _wal_unclaim(self.box, self.db)
+            with _BOXES_LOCK:
+                _release_box(self.box)
 
 
 def _remember(box: _Box, inner: str) -> None:

@@ -432,3 +432,24 @@ def test_wal_writers_busy_and_timeout(tmp_path: Path) -> None:
     assert a.execute("SELECT count(*) FROM t").fetchone() == (2,)
     a.close()
     b.close()
+
+
+def test_wal_database_read_only(tmp_path: Path, capsys) -> None:
+    """A WAL database whose WAL file is gone (checkpointed at close) reads
+    read-only: the VFS shows an empty WAL."""
+    cart = tmp_path / "a.cart"
+    conn = sqlite.connect(cart, "/db/app.db")
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchall() == [("wal",)]
+    conn.execute("CREATE TABLE t(x); INSERT INTO t VALUES(5)")
+    conn.close()
+    ro = sqlite.connect(cart, "/db/app.db", readonly=True)
+    assert ro.execute("SELECT x FROM t").fetchall() == [(5,)]
+    ro.close()
+    code = ("from cartridge import sqlite\n"
+            f"c = sqlite.connect({str(cart)!r}, '/db/app.db', readonly=True)\n"
+            "print(c.execute('SELECT x FROM t').fetchall())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "[(5,)]", out.stderr
+    assert cart_main(["sql", str(cart), "/db/app.db", "--readonly", "-c", "SELECT x FROM t"]) == 0
+    assert capsys.readouterr().out.strip() == "5"
