@@ -311,6 +311,8 @@ def _shm_dir() -> str:
         _remove_dead_shm_dirs()
         _SHM_DIR = tempfile.mkdtemp(prefix=f"{_SHM_PREFIX}{os.getpid()}-")
         atexit.register(shutil.rmtree, _SHM_DIR, True)
+    elif not os.path.isdir(_SHM_DIR):  # removed by a temp-file cleaner
+        os.makedirs(_SHM_DIR, 0o700, exist_ok=True)
     return _SHM_DIR
 
 
