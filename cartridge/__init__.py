@@ -45,6 +45,15 @@ from .verify import VerifyReport
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``cartridge.sqlite`` on first use, so ``import cartridge`` does not import apsw."""
+    if name == "sqlite":
+        import importlib
+
+        return importlib.import_module(".sqlite", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "Cartridge",
     "CartridgeError",

@@ -479,6 +479,29 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    """SQL on a database inside the container (apsw's shell; see cartridge/sqlite.py)."""
+    import apsw
+    import apsw.shell
+
+    from . import sqlite
+
+    conn = sqlite.connect(args.cart, args.db, readonly=args.readonly, create=not args.readonly)
+    try:
+        shell = apsw.shell.Shell(db=conn, stdout=sys.stdout, stderr=sys.stderr)
+        if args.command_text is None:
+            shell.cmdloop()
+            return 0
+        for line in args.command_text:
+            shell.process_complete_line(line)
+        return 0
+    except apsw.Error as exc:
+        print(f"cart: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        conn.close()
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Verify the last commit; exit 1 when anything is damaged."""
     try:
@@ -557,6 +580,13 @@ def build_parser() -> argparse.ArgumentParser:
     secrets(p)
     p.add_argument("path", help="file or directory inside the container")
     p.add_argument("dest", help="host path (a directory for a tree), or - for stdout")
+
+    p = command("sql", cmd_sql, "SQL shell on a SQLite database inside the container")
+    p.add_argument("cart", help="container file (created if missing)")
+    p.add_argument("db", help="database path inside the container, e.g. /db/app.db")
+    p.add_argument("-c", dest="command_text", action="append", metavar="SQL",
+                   help="run this statement (or .command) and exit; repeatable")
+    p.add_argument("--readonly", action="store_true", help="open the database read-only")
 
     p = command("check", cmd_check, "verify the container; exit 1 when damaged")
     p.add_argument("cart", help="container file")
