@@ -17,7 +17,8 @@ directory, then, for every store in this one process:
                bytes to a plain file + fsync.
 
 Plus ``view`` alone on an open handle at 1 KiB .. 1 GiB: its cost must not
-grow with the size.  Times are medians of ``--repeat`` runs; ratios are
+grow with the size.  Times are medians of ``--repeat`` runs (for the
+microsecond-scale calls, each run is the mean of a loop of calls); ratios are
 ``peer / cartridge`` for times (above 1: Cartridge faster) and
 ``cartridge / raw file`` for write bandwidth.
 
@@ -50,14 +51,15 @@ SLICE = 4096
 NSLICES = 1000
 
 
-def median_time(func: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``repeat`` calls, in seconds."""
+def median_time(func: Callable[[], object], repeat: int, number: int = 1) -> float:
+    """Median over ``repeat`` samples of the mean wall time of ``number`` calls (s)."""
     times = []
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
+        for _ in range(number):
+            func()
+        times.append((time.perf_counter() - t0) / number)
     return statistics.median(times)
 
 
@@ -194,7 +196,7 @@ def run(args: argparse.Namespace) -> None:
                 close(handle)
 
             open_view()
-            r["open+view"] = median_time(open_view, args.repeat * 20)
+            r["open+view"] = median_time(open_view, args.repeat, number=50)
             handle, v = s.open_view()
             full = v if isinstance(v, np.ndarray) else None
 
@@ -225,13 +227,13 @@ def run(args: argparse.Namespace) -> None:
             for size in sizes:
                 cart.view(f"/s{size}")
                 view_t[size] = median_time(lambda size=size: cart.view(f"/s{size}"),
-                                           args.repeat * 200)
+                                           args.repeat, number=1000)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     c = rows["cartridge"]
-    print(f"\n{args.mib} MiB float32, medians of {args.repeat} runs "
-          f"(open+view: {args.repeat * 20}); ratio = peer / cartridge\n")
+    print(f"\n{args.mib} MiB float32, medians of {args.repeat} runs (open+view: of "
+          f"{args.repeat} means of 50 calls); ratio = peer / cartridge\n")
     print("| store | open+view | full sum() | 1,000 random 4,096-element slices | "
           "write (MB/s, durable) |")
     print("|---|---|---|---|---|")
@@ -245,7 +247,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"| {name} | {cell('open+view')} | {cell('sum')} | {cell('slices')} | "
               f"{mb / r['write']:.0f} ({raw_t / r['write']:.0%} of raw) |")
     print(f"| raw file write + fsync | | | | {mb / raw_t:.0f} (100%) |")
-    print("\n`cart.view()` on an open read-only handle, by array size:\n")
+    print(f"\n`cart.view()` on an open read-only handle, by array size (medians of "
+          f"{args.repeat} means of 1,000 calls):\n")
     print("| size | " + " | ".join(f"{s >> 10} KiB" if s < 1 << 20 else f"{s >> 20} MiB"
                                     for s in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
