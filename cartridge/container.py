@@ -791,7 +791,7 @@ class Cartridge(MVCCMixin, SnapshotMixin, CompactMixin):
     def info(self) -> ContainerInfo:
         """Cheap summary of the container (no tree walk)."""
         file_size = self._mf.file_size()
-        alloc = self._space_allocator()
+        alloc, holders = self._space()
         runs, largest, free_pages = alloc.stats()
         total = alloc.nbits
         pending = sum(rec[2] for rec in alloc.pending)
@@ -810,7 +810,7 @@ class Cartridge(MVCCMixin, SnapshotMixin, CompactMixin):
             largest_free_run=largest,
             fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
             pending_pages=pending,
-            holders=self._holders(alloc.pending),
+            holders=holders,
         )
 
     @_read_op
