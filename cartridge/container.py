@@ -858,7 +858,7 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
     def info(self) -> ContainerInfo:
         """Cheap summary of the container (no tree walk)."""
         file_size = self._mf.file_size()
-        alloc = self._space_allocator()
+        alloc, holders = self._space()
         runs, largest, free_pages = alloc.stats()
         total = alloc.nbits
         pending = sum(rec[2] for rec in alloc.pending)
@@ -877,7 +877,7 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
             largest_free_run=largest,
             fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
             pending_pages=pending,
-            holders=self._holders(alloc.pending),
+            holders=holders,
             encrypted=self._pager.encrypted,
             compression=CODEC_NAMES[self._pager.header.codec],
             cache={**self._chunk_cache.stats(), "decodes": self._data.decodes},

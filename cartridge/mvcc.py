@@ -210,20 +210,25 @@ class MVCCMixin:
         meta["dir_count"] = self._dir_count
         return meta, False
 
-    def _space_allocator(self) -> Any:
-        """The free map of the newest commit this handle may read safely."""
+    def _space(self) -> tuple[Any, list[str]]:
+        """The free map this handle may read safely, and what holds space in it.
+
+        A snapshot handle's own meta page may be recycled by now (it pins
+        only the snapshot's tree), so it asks a fresh plain handle.
+        """
         from .allocator import Allocator
 
         if self._alloc is not None:
-            return self._alloc
+            return self._alloc, self._holders(self._alloc.pending)
         meta, full = self._own_meta()
         if full:
-            return Allocator(self._pager, meta, None)
+            alloc = Allocator(self._pager, meta, None)
+            return alloc, self._holders(alloc.pending)
         with type(self)(self.path, "r", **dict(self._options, max_size=None)) as fresh:
             return fresh._read_space()
 
-    def _read_space(self) -> Any:
-        """Allocator of this handle's newest commit, loaded under a pin."""
+    def _read_space(self) -> tuple[Any, list[str]]:
+        """``_space`` of this handle's newest commit, loaded under a pin."""
         from .allocator import Allocator
 
         with self._lock:
@@ -231,7 +236,8 @@ class MVCCMixin:
             if self._table is not None:
                 self._pin(self._table)
             try:
-                return Allocator(self._pager, self._meta, None)
+                alloc = Allocator(self._pager, self._meta, None)
+                return alloc, self._holders(alloc.pending)
             finally:
                 if self._table is not None:
                     self._table.unpin()

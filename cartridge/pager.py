@@ -544,15 +544,17 @@ class Pager:
         A read-only handle reads the meta pages while a writer may be
         rewriting them and reusing the pages an old single-sync meta lists,
         so both slots can look invalid for a moment.  That is a race, not
-        damage, when the meta generations or the file size moved meanwhile:
-        the load is then retried on a fresh mapping.
+        damage, when the meta generations or the file size moved meanwhile,
+        or the mapping is older than the file: the load is then retried on a
+        fresh mapping.
         """
         while True:
             probe = (self.newest_generation(), self.mf.file_size())
             try:
                 return self._load_meta_once()
             except CorruptionError:
-                if self.mf.writable or probe == (self.newest_generation(), self.mf.file_size()):
+                now = (self.newest_generation(), self.mf.file_size())
+                if self.mf.writable or (probe == now and now[1] == self.mf.size):
                     raise
                 self.mf.remap()
 

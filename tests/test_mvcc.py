@@ -509,3 +509,19 @@ def test_junk_arguments_to_new_calls(tmp_path, junk):
                 pass
         assert c.read("/keep") == b"precious" and c.verify().ok
         assert [s.name for s in c.snapshots()][:1] == ["s"]
+
+
+def test_info_on_snapshot_handle_and_transaction(tmp_path):
+    path = tmp_path / "i.cart"
+    with cartridge.create(path) as c:
+        _fill(c, 6)
+        c.snapshot("s")
+        c.write("/more", _blob(7, 100_000))
+        c.commit()
+        with cartridge.open(path, "r", snapshot="s") as snap:
+            info = snap.info()
+            assert info.file_count == 6 and info.generation < c.generation
+            assert info.total_pages == c.info().total_pages  # space of the newest commit
+            assert any("snapshot 's'" in h for h in info.holders)
+        with c.reader() as r:
+            assert r.info().file_count == 7 and r.verify().ok
