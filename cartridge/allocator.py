@@ -280,16 +280,18 @@ class Allocator:
         """Return pending runs no commit still in use can reach.
 
         A run freed at ``f`` and born at ``b`` is released when
-        ``f <= safe_generation`` (the commit that freed it is durable) and no
+        ``f <= safe_generation`` (the commit that freed it is durable), no
         generation in ``pins`` (live readers, views and snapshots) lies in
-        ``[b, f)``.
+        ``[b, f)`` and no live view of this handle holds part of it (see
+        :meth:`hold`).
         """
         pins = sorted(set(pins))
         keep = []
         for rec in self.pending:
             gen, start, count, birth = rec
             i = bisect_left(pins, birth)
-            if gen <= safe_generation and (i == len(pins) or pins[i] >= gen):
+            if (gen <= safe_generation and (i == len(pins) or pins[i] >= gen)
+                    and not self.holds(start, count)):
                 kb.clear_range(self.words, start, count)
                 self._touch(start, count)
             else:
@@ -431,10 +433,9 @@ class Allocator:
     def rollback(self) -> int:
         """Forget the transaction: reload changed segments from the durable map.
 
-        Returns how many held runs (see :meth:`hold`) were kept pending; the
-        caller must commit that state for it to outlive the handle.  Held runs
-        an earlier commit already recorded (used in the durable map) are left
-        alone.
+        Returns how many runs that live views hold (see :meth:`hold`) were
+        kept pending; the caller must commit that state for it to outlive the
+        handle.  Held pages the durable map already marks used are left alone.
         """
         nbits, fm_ptrs, pending, pend_run, dir_run = self._durable
         for seg in self.dirty_segs:
@@ -452,18 +453,22 @@ class Allocator:
         self._reset_txn()
         kept = 0
         for generation, start, count, _ref in self._live_held():
-            if (start + count <= self.nbits
-                    and int(kb.count_used(self.words, start, count)) == count):
-                continue
-            kept += 1
             if start + count > self.nbits:
                 self._ensure_capacity(start + count)
                 self._touch(self.nbits, start + count - self.nbits)
                 self.nbits = start + count
-            kb.set_range(self.words, start, count)
-            self._touch(start, count)
-            # Birth 0: whatever generation the view pins holds the run back.
-            self.pending.append((generation, start, count, 0))
+            # Pages the durable state uses (its tree or its pending runs) stay
+            # as they are: release() skips runs a live view holds.  The rest
+            # were this transaction's and would be free: keep them pending.
+            w0 = start // 64
+            bits = np.unpackbits(self.words[w0 : -(-(start + count) // 64)].view(np.uint8),
+                                 bitorder="little")[start - w0 * 64 :][:count]
+            for s, c in _runs(np.flatnonzero(bits == 0) + start):
+                kb.set_range(self.words, s, c)
+                self._touch(s, c)
+                # Birth 0: whatever generation the view pins holds the run back.
+                self.pending.append((generation, s, c, 0))
+                kept += 1
         return kept
 
     # ------------------------------------------------------------------ stats
