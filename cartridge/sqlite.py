@@ -549,7 +549,29 @@ def _release_box_if_unused(box: _Box) -> None:
 
 
 # ----------------------------------------------------------------------- files
-class _MemoryFile:
+class _Unlocked:
+    """What every file of ours answers alike: the sector size and device
+    characteristics the container really gives, and no locks of its own (the
+    main database file overrides the lock methods; journals, WAL files and
+    temp files are covered by their database's locks)."""
+
+    def xSectorSize(self) -> int:  # noqa: N802
+        return PAGE_SIZE
+
+    def xDeviceCharacteristics(self) -> int:  # noqa: N802
+        return _IOCAP
+
+    def xLock(self, level: int) -> None:  # noqa: N802
+        return None
+
+    def xUnlock(self, level: int) -> None:  # noqa: N802
+        return None
+
+    def xCheckReservedLock(self) -> bool:  # noqa: N802
+        return False
+
+
+class _MemoryFile(_Unlocked):
     """A temp file SQLite opened without a name: private heap memory."""
 
     def __init__(self) -> None:
@@ -576,26 +598,11 @@ class _MemoryFile:
     def xClose(self) -> None:  # noqa: N802
         self.buf = bytearray()
 
-    def xLock(self, level: int) -> None:  # noqa: N802
-        return None
-
-    def xUnlock(self, level: int) -> None:  # noqa: N802
-        return None
-
-    def xCheckReservedLock(self) -> bool:  # noqa: N802
-        return False
-
     def xFileControl(self, op: int, ptr: int) -> bool:  # noqa: N802
         return False
 
-    def xSectorSize(self) -> int:  # noqa: N802
-        return PAGE_SIZE
 
-    def xDeviceCharacteristics(self) -> int:  # noqa: N802
-        return _IOCAP
-
-
-class _FileOps:
+class _FileOps(_Unlocked):
     """Reads, writes and sizes of one container file, for the VFS file classes."""
 
     def _setup(self, box: _Box, inner: str, readonly: bool) -> None:
@@ -697,21 +704,6 @@ class _FileOps:
         if box.writable:
             with box.lock:
                 box.commit()
-
-    def xSectorSize(self) -> int:  # noqa: N802
-        return PAGE_SIZE
-
-    def xDeviceCharacteristics(self) -> int:  # noqa: N802
-        return _IOCAP
-
-    def xLock(self, level: int) -> None:  # noqa: N802
-        return None
-
-    def xUnlock(self, level: int) -> None:  # noqa: N802
-        return None
-
-    def xCheckReservedLock(self) -> bool:  # noqa: N802
-        return False
 
     def _close(self) -> None:
         if self.closed:
