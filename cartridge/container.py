@@ -24,6 +24,7 @@ import dataclasses
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,6 +211,9 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
                          "cache_nodes": cache_nodes, "key": key, "password": password,
                          "verify_reads": bool(verify_reads), "cache_size": cache_size}
         self._fixed = _fixed
+        self._home = threading.get_ident()
+        self._threads = threading.local()  # other threads' own handles (mvcc.py)
+        self._children: weakref.WeakSet = weakref.WeakSet()
         writable = mode != "r"
         create_file = _create or (mode == "a" and not os.path.exists(self.path))
         self._mf, self._table = open_locked(self.path, writable, create_file, locking, timeout)
@@ -338,6 +342,7 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
                     self.commit()
             finally:
                 self._closed = True
+                self._close_thread_handles()
                 self._store.clear()
                 if self._table is not None:
                     self._table.close()

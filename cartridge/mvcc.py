@@ -64,13 +64,21 @@ def _read_op(method: Callable) -> Callable:
 
     A plain read-only handle first moves to the newest commit, then pins it in
     the reader table for the duration of the call (see ``readers.py``), so the
-    writer cannot reuse a page the call may still read.  A read-write handle
+    writer cannot reuse a page the call may still read.  Called from a thread
+    other than the one that opened it, a plain read-only handle passes the
+    call to that thread's own handle (see :meth:`MVCCMixin._thread_handle`), so
+    threads sharing one object read in parallel.  A read-write handle
     reads its own transaction and needs no pin; read transactions and snapshot
     handles hold their pin for their whole life.
     """
 
+    name = method.__name__
+
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        other = self._thread_handle()
+        if other is not None:
+            return getattr(other, name)(*args, **kwargs)
         with self._lock:
             self._check_open()
             table = self._table
@@ -127,6 +135,37 @@ def _open_files(path: str, writable: bool, create: bool, use_locks: bool,
 
 class MVCCMixin:
     """Read transactions, reader-table maintenance, pickling and fork safety."""
+
+    # ------------------------------------------------------------ threads
+    def _thread_handle(self) -> Any:
+        """This thread's own handle on the same container, or None to use ``self``.
+
+        LMDB gives each thread its own read transaction; a plain read-only
+        ``Cartridge`` does the same behind the scenes.  Calls from the thread
+        that opened it run on it; every other thread gets (once) a read-only
+        handle of its own, with its own lock, mapping and reader slot, so
+        reads from many threads run in parallel instead of queueing on one
+        lock.  Each such handle dies with its thread (it lives in a
+        thread-local) or when this one closes.  Read-write handles, read
+        transactions and snapshot handles are not delegated: their calls are
+        serialized by the handle's lock.
+        """
+        local = self.__dict__.get("_threads")
+        if (local is None or self.mode != "r" or self._fixed is not None
+                or threading.get_ident() == self._home):
+            return None
+        other = getattr(local, "handle", None)
+        if other is None or other._closed:
+            with self._lock:
+                self._check_open()
+                other = type(self)(self.path, "r", **self._options)
+                self._children.add(other)
+            local.handle = other
+        return other
+
+    def _close_thread_handles(self) -> None:
+        for other in list(self.__dict__.get("_children", ())):
+            other.close()
 
     # ------------------------------------------------------ read transactions
     def reader(self) -> Any:

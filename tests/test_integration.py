@@ -110,3 +110,60 @@ def test_snapshot_keeps_an_overwritten_array(tmp_path):
         cart.restore("v1")
         np.testing.assert_array_equal(cart.view("/a"), np.arange(10_000))
         assert cart.verify().ok
+
+
+def test_threads_sharing_a_read_only_handle_read_in_parallel(tmp_path):
+    """Each thread gets its own handle (own lock and pin) behind the shared object."""
+    import threading
+
+    path = tmp_path / "t.cart"
+    with cartridge.create(path) as cart:
+        for i in range(50):
+            cart.write(f"/f{i}", bytes([i]) * (1000 + i))
+        cart.write_array("/a", np.arange(1000))
+    shared = cartridge.open(path, "r")
+    errors: list = []
+    handles: list = []
+    barrier = threading.Barrier(4)
+
+    def work(k: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(50):
+                j = (i + k) % 50
+                assert shared.read(f"/f{j}") == bytes([j]) * (1000 + j)
+                assert shared.exists("/a") and shared.stat("/a").shape == (1000,)
+            assert shared.list("/")[:2] == ["/a", "/f0"]
+            handles.append(shared._thread_handle())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert shared.read("/f3") == bytes([3]) * 1003  # the opening thread uses the handle itself
+    assert len({id(h) for h in handles}) == 4 and shared not in handles
+    children = handles
+    with cartridge.open(path, "r+") as writer:  # a writer beside them is not blocked
+        writer.write("/f0", b"new")
+    t = threading.Thread(target=lambda: errors.append(shared.read("/f0")))
+    t.start()
+    t.join()
+    assert errors == [b"new"]  # a thread's handle follows new commits too
+    shared.close()
+    assert all(c.closed for c in children)
+    seen: list = []
+
+    def late() -> None:
+        try:
+            shared.read("/f0")
+        except cartridge.ClosedError as exc:
+            seen.append(exc)
+
+    t = threading.Thread(target=late)
+    t.start()
+    t.join()
+    assert len(seen) == 1  # a closed handle stays closed in every thread
