@@ -723,6 +723,8 @@ class ArrayMixin:
         container afterwards (see the module doc and the README's Caveats).
         Chunked datasets and arrays changed in place are not one extent: read
         them with ``cart.array(path)[...]`` (raises :class:`NotContiguousError`).
+        Compressed arrays and every array of an encrypted container are not in
+        the map as they are (raises :class:`EncodedDataError`).
         """
         return self._view(paths.normalize(path))
 
