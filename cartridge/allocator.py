@@ -462,6 +462,10 @@ class Allocator:
                 self.nbits = start + count
             kb.set_range(self.words, start, count)
             self._touch(start, count)
+            # A durable pending run this transaction had already released and
+            # reallocated may overlap: its pages are the held run's now, and a
+            # later release of the old entry must not free them under the view.
+            self.pending = _without(self.pending, start, count)
             # Birth 0: whatever generation the view pins holds the run back.
             self.pending.append((generation, start, count, 0))
         return kept
@@ -496,3 +500,19 @@ def _runs(pages: np.ndarray) -> list[tuple[int, int]]:
 
 def _pending_rec(rec: np.void) -> tuple[int, int, int, int]:
     return int(rec["generation"]), int(rec["start"]), int(rec["count"]), int(rec["birth"])
+
+
+def _without(pending: list[tuple[int, int, int, int]], start: int,
+             count: int) -> list[tuple[int, int, int, int]]:
+    """Pending runs ``(freed, start, count, birth)`` minus pages ``[start, start+count)``."""
+    end = start + count
+    out = []
+    for freed, s, n, birth in pending:
+        if s + n <= start or end <= s:
+            out.append((freed, s, n, birth))
+            continue
+        if s < start:
+            out.append((freed, s, start - s, birth))
+        if end < s + n:
+            out.append((freed, end, s + n - end, birth))
+    return out
