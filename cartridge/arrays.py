@@ -918,8 +918,10 @@ def _gather(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         return np.empty(shape, desc.dtype)
     if desc.layout == LAYOUT_CONTIGUOUS:
         buf, first, strides = _box_bytes(cart, entry, desc, box)
-        return np.ndarray(shape, desc.dtype, buffer=buf, offset=first,
-                          strides=strides).copy()
+        out = np.ndarray(shape, desc.dtype, buffer=buf, offset=first, strides=strides)
+        if first == 0 and len(buf) == out.nbytes and out.flags.c_contiguous:
+            return out  # the fresh buffer is exactly the box (a whole C-order array)
+        return out.copy()
     out = np.empty(shape, desc.dtype)
     out[...] = desc.fill_array()
     for origin, chunk in _chunks_in(cart, entry, desc, box):
