@@ -237,3 +237,23 @@ def test_compact_and_copy_keep_encoded_arrays(tmp_path):
         assert out.stat("/a").compression == "zstd" and out.stat("/d").compression == "lz4"
         assert (out.array("/a")[...] == np.arange(200_000)).all()
         assert (out.array("/d")[...] == 3).all()
+
+
+def test_rekey_reseals_array_chunks(tmp_path):
+    path = tmp_path / "r.cart"
+    with cartridge.create(path, password="old") as cart:
+        cart.write_array("/a", np.arange(30_000, dtype="<i8"), compression="zstd",
+                         attrs={"b": "k" * 5000})
+        cart.create_dataset("/d", (20, 20), "<f8", chunks=(6, 6))[...] = 1.5
+        cart.commit()
+        before = _records(cart, "/d")[1]
+        cart.rekey(new_password="new")
+        after = _records(cart, "/d")[1]
+        assert all(after[i][0] != before[i][0] for i in before)  # every block rewritten
+    with pytest.raises(cartridge.WrongKeyError):
+        cartridge.open(path, "r", password="old")
+    with cartridge.open(path, "r", password="new") as cart:
+        assert (cart.array("/a")[...] == np.arange(30_000)).all()
+        assert cart.array("/a").attrs["b"] == "k" * 5000
+        assert (cart.array("/d")[...] == 1.5).all()
+        assert cart.verify(data=True).ok
