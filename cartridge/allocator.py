@@ -501,3 +501,4 @@ def _runs(pages: np.ndarray) -> list[tuple[int, int]]:
 
 def _pending_rec(rec: np.void) -> tuple[int, int, int, int]:
     return int(rec["generation"]), int(rec["start"]), int(rec["count"]), int(rec["birth"])
+

@@ -18,9 +18,15 @@ new, and ``verify`` checks their checksums like any file's:
 The external ``attrs`` blob, when an array's attrs outgrow its catalog entry, is
 the chunk record at index :data:`~cartridge.arrayformat.ATTRS_INDEX`.
 
-Every read of stored array bytes goes through :meth:`ArrayData.stored`, the one
-place that knows the bytes are stored raw (so a later per-chunk codec can make
-``view`` refuse encoded data there).
+Arrays with a compression policy (entry flags, as for files), and every array
+of an encrypted container, are *encoded*: each chunk record (contiguous byte
+chunks, N-d chunks, the attrs blob) goes through the file layer's encoded
+path (``FileData._encode``/``_store``: compressed, then sealed with the
+chunk's file id, index and generation in the associated data), and every read
+decodes only the chunks it touches through ``FileData.chunk_bytes`` (the
+decoded-chunk cache and decode counter are shared with files).  Raw arrays
+keep one contiguous page run, which ``view`` maps; encoded ones cannot be
+viewed.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from .arrayformat import (
 )
 from .catalog import Catalog, ChunkRec, Entry
 from .errors import CartridgeError, CorruptionError
+from .files import FileData
 from .kernels.checksum import chunk_checksums
 from .layout import CHECKSUM_SEED, CODEC_NONE, PAGE_SIZE
 from .pager import Pager, checksum
@@ -56,18 +63,30 @@ class ArrayData:
         The layers below (``allocator`` is None for read-only handles).
     chunk_size:
         The container's byte-chunk size (contiguous layout).
+    files:
+        The handle's file layer, whose encoded path, decoded-chunk cache and
+        decode counter encoded arrays share.
     """
 
     def __init__(self, pager: Pager, catalog: Catalog, allocator: Allocator | None,
-                 chunk_size: int) -> None:
+                 chunk_size: int, files: FileData) -> None:
         self.pager = pager
         self.cat = catalog
         self.alloc = allocator
         self.chunk = chunk_size
+        self.files = files
 
     def stored(self, rec: ChunkRec) -> memoryview:
-        """The stored bytes of one chunk record, as they are on the mapped pages."""
+        """The stored bytes of one raw chunk record, as they are on the mapped pages."""
         return self.pager.data(rec[0], rec[1])[: rec[2]]
+
+    def encoded(self, entry: Entry) -> bool:
+        """True when the array's chunks are compressed and/or sealed (not viewable)."""
+        return not self.files.is_raw(entry)
+
+    def decode(self, file_id: int, index: int, rec: ChunkRec) -> memoryview | bytes:
+        """The logical bytes of one chunk record (decoded, through the cache, if encoded)."""
+        return self.files.chunk_bytes(file_id, index, rec)
 
     # ------------------------------------------------------------ contiguous
     def write_extent(self, file_id: int, data: memoryview, generation: int) -> int:
@@ -96,6 +115,31 @@ class ArrayData:
             self.cat.put_chunk(file_id, c, (start + c * per, -(-length // PAGE_SIZE), length,
                                             length, CODEC_NONE, 0, int(total), generation))
         return start
+
+    def write_encoded(self, entry: Entry, data: memoryview, generation: int,
+                      level: int) -> None:
+        """Store an encoded contiguous array's bytes as encoded byte chunks."""
+        self.files.write(entry, 0, data, generation, level)
+
+    def fill_encoded(self, entry: Entry, nbytes: int, item: bytes, generation: int,
+                     level: int) -> None:
+        """:meth:`fill_extent` for an encoded array: each byte chunk encoded on its
+        own, stored in batches (never the whole array in memory)."""
+        if nbytes == 0:
+            return
+        ch = self.chunk
+        k = len(item)
+        tile = item * (ch // k + 2)
+        pieces: list = []
+        last = -(-nbytes // ch) - 1
+        for c in range(last + 1):
+            length = min(ch, nbytes - c * ch)
+            o = c * ch % k
+            plain = memoryview(tile)[o : o + length]
+            pieces.append((c, length, *self.files._encode(entry, c, plain, generation, level)))
+            if len(pieces) == 64 or c == last:
+                self.files._store(entry.file_id, pieces, generation)
+                pieces = []
 
     def fill_extent(self, file_id: int, nbytes: int, item: bytes, generation: int) -> None:
         """Store ``nbytes`` of ``item`` repeated in one new run of pages, chunk by
@@ -131,21 +175,28 @@ class ArrayData:
         return rec[0], npages
 
     # --------------------------------------------------------------- chunked
-    def get_chunk(self, file_id: int, index: int) -> memoryview | None:
-        """Stored bytes of chunk ``index``, or None for a missing chunk."""
+    def get_chunk(self, file_id: int, index: int) -> memoryview | bytes | None:
+        """Logical bytes of chunk ``index`` (decoded if encoded), or None if missing."""
         rec = self.cat.chunk(file_id, index)
-        return None if rec is None or not rec[0] else self.stored(rec)
+        return None if rec is None or not rec[0] else self.decode(file_id, index, rec)
 
-    def chunk_items(self, file_id: int) -> Iterator[tuple[int, memoryview]]:
-        """``(index, stored bytes)`` of every data chunk of a chunked dataset."""
+    def chunk_records(self, file_id: int) -> Iterator[tuple[int, ChunkRec]]:
+        """``(index, record)`` of every stored data chunk of a chunked dataset
+        (nothing decoded: callers decode only the chunks they need)."""
         for idx, rec in self.cat.chunks(file_id, 0, ATTRS_INDEX):
             if rec[0]:
-                yield idx, self.stored(rec)
+                yield idx, rec
 
-    def put_chunk(self, file_id: int, index: int, data: memoryview | bytes,
-                  generation: int) -> None:
-        """Copy-on-write chunk ``index``: new pages for ``data``, the old ones freed."""
+    def put_chunk(self, entry: Entry, index: int, data: memoryview | bytes,
+                  generation: int, level: int = 0) -> None:
+        """Copy-on-write chunk ``index``: new pages for ``data`` (encoded if the
+        array is), the old ones freed."""
+        file_id = entry.file_id
         n = len(data)
+        if n and self.encoded(entry):
+            piece = (index, n, *self.files._encode(entry, index, data, generation, level))
+            self.files._store(file_id, [piece], generation)
+            return
         npages = -(-n // PAGE_SIZE)
         start = self.alloc.alloc(npages) if n else 0
         total = 0
@@ -165,7 +216,7 @@ class ArrayData:
 
     # ----------------------------------------------------------------- attrs
     def read_attrs(self, file_id: int) -> bytes:
-        """The external attrs blob."""
+        """The external attrs blob (decoded if encoded)."""
         data = self.get_chunk(file_id, ATTRS_INDEX)
         if data is None:
             raise CorruptionError(f"attrs of array file id {file_id} are missing")

@@ -63,7 +63,9 @@ from .arrayformat import (
     encode_dtype,
 )
 from .catalog import Entry
+from .codec import DEFAULT, parse_policy
 from .errors import (
+    EncodedDataError,
     IsADirectoryError,
     NotAnArrayError,
     NotContiguousError,
@@ -71,7 +73,7 @@ from .errors import (
     UnsupportedDtypeError,
 )
 from .kernels import bitmap as kb
-from .layout import ENTRY_STRUCT, KIND_DIR, KIND_FILE, MAX_CELL
+from .layout import ENTRY_POLICY_SHIFT, ENTRY_STRUCT, KIND_DIR, KIND_FILE, MAX_CELL
 from .readers import ReaderTable
 
 if TYPE_CHECKING:
@@ -296,8 +298,9 @@ class Dataset:
             try:
                 view = cart.view(self.path)
                 self._pinned = (cart._gen, view)  # the generation view() just pinned
-            except NotContiguousError:
-                self._pinned = (cart._gen, None)  # chunked: read through the catalog
+            except (NotContiguousError, EncodedDataError):
+                # chunked, compressed or encrypted: read through the catalog
+                self._pinned = (cart._gen, None)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._cart._array_setitem(self.path, key, value)
@@ -506,7 +509,7 @@ class ArrayMixin:
 
     # -------------------------------------------------------------- internals
     def _arrays(self) -> ArrayData:
-        return ArrayData(self._pager, self._cat, self._alloc, self._chunk)
+        return ArrayData(self._pager, self._cat, self._alloc, self._chunk, self._data)
 
     def _view_pins(self) -> ViewPins:
         pins = self.__dict__.get("_vpins")
@@ -555,7 +558,7 @@ class ArrayMixin:
             fixed = 1 + len(p.encode("utf-8")) + ENTRY_STRUCT.size + len(entry.meta)
             if fixed + len(desc.encode()) > MAX_CELL:
                 desc = desc.replace(attrs_json=b"", flags=desc.flags | FLAG_ATTRS_EXTERNAL)
-                data.put_chunk(entry.file_id, ATTRS_INDEX, raw, gen)
+                data.put_chunk(entry, ATTRS_INDEX, raw, gen)
                 self._wrote_data = True
         entry.inline = desc.encode()
         cell = 1 + len(p.encode("utf-8")) + ENTRY_STRUCT.size + len(entry.meta) + len(entry.inline)
@@ -567,13 +570,14 @@ class ArrayMixin:
         self._cat.put(p, entry)
         self._dirty = True
 
-    def _new_array_entry(self, p: str) -> tuple[Entry, Entry | None, list[str]]:
+    def _new_array_entry(self, p: str, policy: int) -> tuple[Entry, Entry | None, list[str]]:
         existing = self._entry(p)
         if p == "/" or (existing is not None and existing.kind == KIND_DIR):
             raise IsADirectoryError(f"{p} is a directory", p)
         missing = self._missing_parents(p)
         now = time.time_ns()
-        entry = Entry(KIND_FILE, ENTRY_ARRAY, existing.mode if existing else 0o644, 0, now,
+        entry = Entry(KIND_FILE, ENTRY_ARRAY | policy << ENTRY_POLICY_SHIFT,
+                      existing.mode if existing else 0o644, 0, now,
                       existing.ctime_ns if existing else now, self._next_fid,
                       existing.meta if existing else b"")
         self._next_fid += 1
@@ -589,7 +593,8 @@ class ArrayMixin:
         self._store_array(p, entry, desc, attrs if attrs is not None else {})
 
     # ----------------------------------------------------------------- public
-    def write_array(self, path: str, arr: Any, *, attrs: dict | None = None) -> None:
+    def write_array(self, path: str, arr: Any, *, attrs: dict | None = None,
+                    compression: str | None = DEFAULT, level: int | None = None) -> None:
         """Store a numpy array at ``path`` (replacing what is there).
 
         Any non-object dtype (numbers, bool, complex, ``S``/``U`` strings,
@@ -599,6 +604,12 @@ class ArrayMixin:
         ``attrs`` is a JSON-able dict.  Raises :class:`TypeError`
         (:class:`~cartridge.UnsupportedDtypeError`) for object dtypes and
         variable-width strings.
+
+        ``compression`` (``"lz4"``, ``"zstd"``, ``"auto"`` or None; the
+        container's default when not given) and ``level`` compress each chunk
+        on its own, as for files.  A compressed array, and every array of an
+        encrypted container, is read by decoding only the chunks a read
+        touches; it cannot be viewed (:class:`~cartridge.EncodedDataError`).
         """
         arr = np.asarray(arr)
         _check_dtype(arr.dtype)
@@ -606,28 +617,37 @@ class ArrayMixin:
             encode_attrs(attrs)
         with self._lock:
             self._check_writable()
+            policy, level = parse_policy(compression, level, self._default_policy())
             p = paths.normalize(path)
             order = "F" if arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous \
                 else "C"
             flat = arr.ravel(order=order)
             raw = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
-            entry, existing, missing = self._new_array_entry(p)
+            entry, existing, missing = self._new_array_entry(p, policy)
             desc = ArrayDesc(arr.dtype, arr.shape, order, LAYOUT_CONTIGUOUS, 0, arr.shape,
                              None, b"", b"")
-            self._arrays().write_extent(entry.file_id, raw, self._gen + 1)
+            data = self._arrays()
+            if data.encoded(entry):
+                data.write_encoded(entry, raw, self._gen + 1, level)
+            else:
+                data.write_extent(entry.file_id, raw, self._gen + 1)
             self._wrote_data = True
             entry.size = len(raw)
             self._finish_new(p, entry, existing, missing, desc, attrs)
 
     def create_dataset(self, path: str, shape: Any, dtype: Any = np.float64, *,
                        maxshape: Any = None, chunks: Any = None, fill_value: Any = 0,
-                       attrs: dict | None = None) -> Dataset:
+                       attrs: dict | None = None, compression: str | None = DEFAULT,
+                       level: int | None = None) -> Dataset:
         """Create an array without data (h5py-style) and return its :class:`Dataset`.
 
         ``maxshape`` (a tuple, ``None`` entries meaning unlimited) makes it
         resizable, which needs chunked storage: ``chunks`` is a chunk shape or
         ``True`` for an automatic one (implied by ``maxshape``).  Without
         either, the array is contiguous (viewable), filled with ``fill_value``.
+        ``compression``/``level`` as for :meth:`write_array`; ``level`` applies
+        to the chunks this call writes (later writes use the codec's default
+        level, as partial writes of files do).
         """
         shape = _as_shape(shape)
         dtype = np.dtype(dtype)
@@ -666,13 +686,17 @@ class ArrayMixin:
                 raise ValueError(f"chunks {chunks} must be positive, one per axis of {shape}")
         with self._lock:
             self._check_writable()
+            policy, level = parse_policy(compression, level, self._default_policy())
             p = paths.normalize(path)
-            entry, existing, missing = self._new_array_entry(p)
+            entry, existing, missing = self._new_array_entry(p, policy)
             if chunks is None:
                 desc = ArrayDesc(dtype, shape, "C", LAYOUT_CONTIGUOUS, 0, shape, None,
                                  fill_raw, b"")
-                self._arrays().fill_extent(entry.file_id, desc.nbytes, fill.tobytes(),
-                                           self._gen + 1)
+                data = self._arrays()
+                if data.encoded(entry):
+                    data.fill_encoded(entry, desc.nbytes, fill.tobytes(), self._gen + 1, level)
+                else:
+                    data.fill_extent(entry.file_id, desc.nbytes, fill.tobytes(), self._gen + 1)
                 self._wrote_data = True
                 entry.size = desc.nbytes
             else:
@@ -699,6 +723,8 @@ class ArrayMixin:
         container afterwards (see the module doc and the README's Caveats).
         Chunked datasets and arrays changed in place are not one extent: read
         them with ``cart.array(path)[...]`` (raises :class:`NotContiguousError`).
+        Compressed arrays and every array of an encrypted container are not in
+        the map as they are (raises :class:`EncodedDataError`).
         """
         return self._view(paths.normalize(path))
 
@@ -810,6 +836,8 @@ def _attrs_of(cart: Cartridge, p: str) -> dict:
 
 def _view_of(cart: Cartridge, p: str) -> np.ndarray:
     entry, desc = cart._array_entry(p)
+    if cart._arrays().encoded(entry):
+        cart.require_raw(p, "a zero-copy view")
     if desc.layout == LAYOUT_CHUNKED or desc.flags & FLAG_FRAGMENTED:
         why = "is a chunked dataset" if desc.layout == LAYOUT_CHUNKED else \
             "was changed in place, so its chunks are no longer one extent"
@@ -870,7 +898,8 @@ def _mapped_whole(cart: Cartridge, p: str) -> np.ndarray | None:
         return hit[1]
     entry, desc = cart._array_entry(p)
     whole = None
-    if desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED and desc.nbytes:
+    if desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED and desc.nbytes \
+            and not cart._arrays().encoded(entry):
         page, _ = cart._arrays().extent(entry, desc.nbytes)
         whole = np.frombuffer(cart._mf.buf, desc.dtype, count=desc.size, offset=page * 4096)
         whole = whole.reshape(desc.shape, order=desc.order)
@@ -889,8 +918,10 @@ def _gather(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         return np.empty(shape, desc.dtype)
     if desc.layout == LAYOUT_CONTIGUOUS:
         buf, first, strides = _box_bytes(cart, entry, desc, box)
-        return np.ndarray(shape, desc.dtype, buffer=buf, offset=first,
-                          strides=strides).copy()
+        out = np.ndarray(shape, desc.dtype, buffer=buf, offset=first, strides=strides)
+        if first == 0 and len(buf) == out.nbytes and out.flags.c_contiguous:
+            return out  # the fresh buffer is exactly the box (a whole C-order array)
+        return out.copy()
     out = np.empty(shape, desc.dtype)
     out[...] = desc.fill_array()
     for origin, chunk in _chunks_in(cart, entry, desc, box):
@@ -924,12 +955,22 @@ def _chunks_in(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         found = ((cell, data.get_chunk(fid, chunk_index(cell, ndim)))
                  for cell in itertools.product(*ranges))
     else:
-        found = ((chunk_coords(idx, ndim), raw) for idx, raw in data.chunk_items(fid))
+        found = _decode_within(data, fid, ndim, ranges)
     for cell, raw in found:
         if raw is None or any(g not in r for g, r in zip(cell, ranges)):
             continue
         chunk = np.frombuffer(raw, desc.dtype).reshape(desc.chunks)
         yield tuple(g * c for g, c in zip(cell, desc.chunks)), chunk
+
+
+def _decode_within(data: ArrayData, fid: int, ndim: int, ranges: list[range]
+                   ) -> Iterator[tuple[tuple[int, ...], memoryview | bytes]]:
+    """``(grid cell, bytes)`` of the stored chunks inside ``ranges``, found by a scan
+    of the chunk records; only those chunks are decoded."""
+    for idx, rec in data.chunk_records(fid):
+        cell = chunk_coords(idx, ndim)
+        if all(g in r for g, r in zip(cell, ranges)):
+            yield cell, data.decode(fid, idx, rec)
 
 
 def _overlap(box: list[tuple[int, int]], origin: tuple[int, ...],
@@ -997,7 +1038,7 @@ def _set_chunked(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         else:
             chunk = np.frombuffer(raw, desc.dtype).reshape(desc.chunks).copy()
         chunk[src] = block[dst]
-        data.put_chunk(entry.file_id, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
+        data.put_chunk(entry, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
         changed = True
     if changed:
         cart._wrote_data = True
@@ -1013,7 +1054,7 @@ def _shrink_chunks(cart: Cartridge, entry: Entry, desc: ArrayDesc,
     ndim = len(shape)
     data = cart._arrays()
     gen = cart._gen + 1
-    for idx, raw in list(data.chunk_items(entry.file_id)):
+    for idx, rec in list(data.chunk_records(entry.file_id)):
         origin = [g * c for g, c in zip(chunk_coords(idx, ndim), desc.chunks)]
         if any(o >= s for o, s in zip(origin, shape)):
             data.drop_chunk(entry.file_id, idx)
@@ -1023,6 +1064,7 @@ def _shrink_chunks(cart: Cartridge, entry: Entry, desc: ArrayDesc,
             continue
         chunk = np.empty(desc.chunks, desc.dtype)
         chunk[...] = desc.fill_array()
+        raw = data.decode(entry.file_id, idx, rec)
         chunk[keep] = np.frombuffer(raw, desc.dtype).reshape(desc.chunks)[keep]
-        data.put_chunk(entry.file_id, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
+        data.put_chunk(entry, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
     cart._wrote_data = True

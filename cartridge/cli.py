@@ -486,7 +486,17 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     from . import sqlite
 
-    conn = sqlite.connect(args.cart, args.db, readonly=args.readonly, create=not args.readonly)
+    secret = _secrets(args)
+    # With secrets, the shell gets its own handle (the path form of connect()
+    # opens containers without them); closed after the connection.
+    own = cartridge.open(args.cart, "r" if args.readonly else "a", **secret) if secret else None
+    try:
+        conn = sqlite.connect(own or args.cart, args.db, readonly=args.readonly,
+                              create=not args.readonly)
+    except BaseException:
+        if own is not None:
+            own.close()
+        raise
     try:
         shell = apsw.shell.Shell(db=conn, stdout=sys.stdout, stderr=sys.stderr)
         if args.command_text is None:
@@ -500,6 +510,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 2
     finally:
         conn.close()
+        if own is not None:
+            own.close()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -509,7 +521,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             report = cart.verify(data=args.data)
     except (CorruptionError, FormatError) as exc:
         report = VerifyReport(ok=False, problems=[f"cannot open the container: {exc}"])
-    stale = cli_mvcc.stale_readers(args.cart)
+    stale = cli_mvcc.stale_readers(args)
     if args.json:
         print(json.dumps(dict(dataclasses.asdict(report), stale_readers=stale), indent=2))
     elif report.ok:
@@ -584,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("sql", cmd_sql, "SQL shell on a SQLite database inside the container")
     p.add_argument("cart", help="container file (created if missing)")
     p.add_argument("db", help="database path inside the container, e.g. /db/app.db")
+    secrets(p)
     p.add_argument("-c", dest="command_text", action="append", metavar="SQL",
                    help="run this statement (or .command) and exit; repeatable")
     p.add_argument("--readonly", action="store_true", help="open the database read-only")
@@ -593,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets(p)
     p.add_argument("--data", action="store_true", help="also verify every data checksum")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    cli_mvcc.add_commands(command)
+    cli_mvcc.add_commands(command, secrets)
     return parser
 
 

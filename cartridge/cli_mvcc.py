@@ -30,6 +30,13 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
+def _open(args: argparse.Namespace, mode: str, **kwargs: Any) -> cartridge.Cartridge:
+    """Open ``args.cart`` with the secrets of ``--password``/``--key-file``/$CARTRIDGE_PASSWORD."""
+    from .cli import _secrets  # cli imports this module: resolve at call time
+
+    return cartridge.open(args.cart, mode, **_secrets(args), **kwargs)
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Dispatch ``cart snapshot ACTION``."""
     if args.action != "list" and args.name is None:
@@ -37,7 +44,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.action == "list":
-        with cartridge.open(args.cart, "r") as cart:
+        with _open(args, "r") as cart:
             snaps = cart.snapshots()
         if args.json:
             print(json.dumps([dataclasses.asdict(s) for s in snaps], indent=2))
@@ -46,7 +53,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                   f"{s.file_count} files\t{s.exclusive_bytes} bytes only here")
         return 0
     if args.action == "diff":
-        with cartridge.open(args.cart, "r") as cart:
+        with _open(args, "r") as cart:
             diff = cart.diff(args.name, args.other)
         if args.json:
             print(json.dumps(dataclasses.asdict(diff), indent=2))
@@ -55,7 +62,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                 for path in paths:
                     print(f"{mark} {path}")
         return 0
-    with cartridge.open(args.cart, "r+") as cart:
+    with _open(args, "r+") as cart:
         if args.action == "create":
             info = cart.snapshot(args.name)
             print(f"snapshot {info.name!r} pins generation {info.generation}")
@@ -81,7 +88,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        with cartridge.open(args.cart, "r+") as cart:
+        with _open(args, "r+") as cart:
             result = cart.compact(max_pages=args.max_pages, callback=progress)
     finally:
         if bar is not None:
@@ -101,7 +108,7 @@ def _slot_dict(slot: Any) -> dict:
 
 def cmd_readers(args: argparse.Namespace) -> int:
     """List the reader table; ``--clear-stale`` empties the slots of dead processes."""
-    with cartridge.open(args.cart, "r", locking=True) as cart:
+    with _open(args, "r", locking=True) as cart:
         cleared = cart.clear_stale_readers() if args.clear_stale else []
         slots = [s for s in cart.readers() if s.slot != cart._table.slot]
     if args.json:
@@ -119,10 +126,10 @@ def cmd_readers(args: argparse.Namespace) -> int:
     return 0
 
 
-def stale_readers(path: str) -> list[str]:
-    """One line per stale reader slot (for ``cart check``)."""
+def stale_readers(args: argparse.Namespace) -> list[str]:
+    """One line per stale reader slot of ``args.cart`` (for ``cart check``)."""
     try:
-        with cartridge.open(path, "r") as cart:
+        with _open(args, "r") as cart:
             return [f"stale reader slot {s.slot}: pid {s.pid} died"
                     + (f" pinning generation {s.generation}" if s.generation else "")
                     + "; run 'cart readers --clear-stale'"
@@ -131,11 +138,13 @@ def stale_readers(path: str) -> list[str]:
         return []
 
 
-def add_commands(command: Command) -> None:
-    """Register the subcommands with ``cli.build_parser``'s ``command`` helper."""
+def add_commands(command: Command, secrets: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register the subcommands with ``cli.build_parser``'s ``command`` helper
+    (``secrets`` adds its ``--password``/``--key-file`` options)."""
     p = command("snapshot", cmd_snapshot, "list, create, restore, delete or diff snapshots")
     p.add_argument("action", choices=["list", "create", "restore", "delete", "diff"])
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("name", nargs="?", help="snapshot name (diff: the old side)")
     p.add_argument("other", nargs="?", default=None,
                    help="diff only: the new side (default: the current state)")
@@ -143,12 +152,14 @@ def add_commands(command: Command) -> None:
 
     p = command("compact", cmd_compact, "move data into holes and shrink the file")
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("--max-pages", type=int, default=None,
                    help="move at most this many pages (run again to continue)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("readers", cmd_readers, "list the reader table (live and stale readers)")
     p.add_argument("cart", help="container file")
+    secrets(p)
     p.add_argument("--clear-stale", action="store_true",
                    help="empty the slots of processes that died")
     p.add_argument("--json", action="store_true", help="print JSON")

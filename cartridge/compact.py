@@ -36,7 +36,8 @@ import numpy as np
 
 from .arrayformat import ATTRS_INDEX, FLAG_FRAGMENTED, LAYOUT_CONTIGUOUS, decode_desc
 from .catalog import Entry
-from .errors import NotContiguousError
+from .errors import EncodedDataError, NotContiguousError
+from .files import entry_policy
 from .layout import (
     CHUNK_STRUCT,
     ENTRY_ARRAY,
@@ -133,6 +134,7 @@ class CompactMixin:
         # it would only add a copy.  (Pages under readers and views are
         # moved: their old copies stay pending until the pin goes.)
         newest_snap = max(self._snapshot_generations(), default=-1)
+        encrypted = self._pager.encrypted  # then every array is encoded chunk by chunk
 
         def first_key(node: Any) -> bytes | None:
             while not node.leaf:
@@ -146,7 +148,7 @@ class CompactMixin:
                     nodes.append(key)
             if node.leaf:
                 for key, val in zip(node.keys, node.vals):
-                    if key[:1] == KEY_PATH and _viewable(val):
+                    if key[:1] == KEY_PATH and not encrypted and _viewable(val):
                         viewable.add(Entry.decode(val).file_id)
                     if key[:1] == KEY_CHUNK:
                         rec = CHUNK_STRUCT.unpack(val)
@@ -305,15 +307,17 @@ def _copy_array(src: Any, out: Any, path: str) -> None:
     """Copy an array with its layout, dtype, attrs and (for datasets) chunking."""
     ds = src.array(path)
     attrs = dict(ds.attrs)
+    compression = src.stat(path).compression
     if ds.chunks is None:
         try:
             data = src.view(path)  # zero-copy, and keeps a Fortran order
-        except NotContiguousError:
+        except (NotContiguousError, EncodedDataError):
             data = ds[...]
-        out.write_array(path, data, attrs=attrs)
+        out.write_array(path, data, attrs=attrs, compression=compression)
         return
     dst = out.create_dataset(path, ds.shape, ds.dtype, maxshape=ds.maxshape,
-                             chunks=ds.chunks, fill_value=ds.fillvalue, attrs=attrs)
+                             chunks=ds.chunks, fill_value=ds.fillvalue, attrs=attrs,
+                             compression=compression)
     rows = max(1, ds.chunks[0]) if ds.ndim else 1
     if ds.ndim == 0 or ds.size == 0:
         return
@@ -336,9 +340,10 @@ def _copy_attributes(out: Any, path: str, entry: Entry) -> None:
 
 
 def _viewable(value: bytes) -> bool:
-    """True for the ENTRY of a contiguous, unfragmented array."""
+    """True for the ENTRY of a contiguous, unfragmented, uncompressed array (in a
+    plain container: an encrypted one's arrays are encoded chunk by chunk)."""
     entry = Entry.decode(value)
-    if not entry.flags & ENTRY_ARRAY:
+    if not entry.flags & ENTRY_ARRAY or entry_policy(entry):
         return False
     desc = decode_desc(entry.inline)
     return desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED

@@ -241,7 +241,8 @@ class FileData:
         """Write encoded chunks ``(index, length, codec, flags, stored)`` to new pages."""
         npages = [-(-len(p[4]) // PAGE_SIZE) for p in pieces]
         starts = self._allocate(npages)
-        old = dict(self.cat.chunks(fid, pieces[0][0], pieces[-1][0] + 1))
+        hi = pieces[-1][0] + 1  # None past the last index (an array's attrs blob)
+        old = dict(self.cat.chunks(fid, pieces[0][0], hi if hi < 1 << 64 else None))
         pager = self.pager
         for (idx, length, codec, flags, data), start, k in zip(pieces, starts, npages):
             pager.write_data(start, data)

@@ -368,7 +368,9 @@ class CartReader:
             else:
                 check(not data_idx or max(data_idx) < nchunks,
                       f"{files[fid].path}: chunk record past end of file")
-            if arr is not None and arr["layout"] == 0 and not arr["flags"] & 1 and data_idx:
+            raw = not (files[fid].flags >> 2) & 3  # 12.3: no compression policy
+            if arr is not None and arr["layout"] == 0 and not arr["flags"] & 1 and data_idx \
+                    and raw:
                 first = recs[0][0]
                 for i in data_idx:  # 12.3: one run of pages
                     check(recs[i][0] == first + i * self.chunk_size // PAGE,
@@ -1010,6 +1012,29 @@ def test_arrays(tmp_path):
     assert r.entries["/f"].array["order"] == 1
     assert r.entries["/ds"].array["maxshape"] == (None, 5)
     assert len(r.chunks[r.entries["/sparse"].file_id]) == 1
+
+
+def test_compressed_arrays(tmp_path):
+    """Sections 12 and 8: arrays with a compression policy (entry flags bits 2-3)
+    keep the same chunk records, each chunk compressed on its own."""
+    path = tmp_path / "carrays.cart"
+    cart = cartridge.create(path, chunk_size=16384)
+    cart.write_array("/lz4", np.repeat(np.arange(40_000, dtype="<i8"), 2), compression="lz4",
+                     attrs={"blob": "b" * 5000})
+    cart.write_array("/zstd", np.zeros((300, 70), ">f4"), compression="zstd")
+    ds = cart.create_dataset("/ds", (0, 6), "<u2", maxshape=(None, 6), chunks=(50, 4),
+                             fill_value=3, compression="auto")
+    ds.append(np.arange(600, dtype="<u2").reshape(100, 6) % 5)
+    cart.create_dataset("/filled", (20_000,), "<i4", fill_value=-2, compression="zstd")
+    r = commit_and_check(path, cart, {})
+    for p, policy in (("/lz4", 1), ("/zstd", 2), ("/ds", 3), ("/filled", 2)):
+        e = r.entries[p]
+        assert (e.flags >> 2) & 3 == policy, p
+        assert r.read_array(p).tobytes() == cart.array(p)[...].tobytes(), p
+        codecs = {rec[4] for rec in r.chunks[e.file_id].values()}
+        assert codecs - {0}, f"{p}: no chunk is compressed"
+    assert r.attrs("/lz4") == dict(cart.array("/lz4").attrs)
+    cart.close()
 
 
 def test_snapshots(tmp_path):
