@@ -40,6 +40,7 @@ from .errors import EncodedDataError, NotContiguousError
 from .files import entry_policy
 from .layout import (
     CHUNK_STRUCT,
+    CODEC_NAMES,
     ENTRY_ARRAY,
     ENTRY_INLINE,
     FM_BITS,
@@ -255,7 +256,13 @@ class CompactMixin:
                 return
             total = sum(info.size for _p, info in src.walk("/"))
             done = 0
-            with create(dest, overwrite=overwrite, chunk_size=src._chunk) as out:
+            # The copy keeps the source's encryption (same key or password)
+            # and default compression: a copy must not be weaker than its source.
+            codec, level = src._default_policy()
+            secrets = {k: self._options[k] for k in ("key", "password") if self._options.get(k)}
+            with create(dest, overwrite=overwrite, chunk_size=src._chunk,
+                        compression=CODEC_NAMES[codec], level=level or None,
+                        **secrets) as out:
                 for path, raw in src._scan("/", True):
                     entry = Entry.decode(raw)
                     if entry.kind != 1:

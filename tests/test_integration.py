@@ -6,6 +6,7 @@ import gc
 import os
 
 import numpy as np
+import pytest
 
 import cartridge
 
@@ -167,3 +168,20 @@ def test_threads_sharing_a_read_only_handle_read_in_parallel(tmp_path):
     t.start()
     t.join()
     assert len(seen) == 1  # a closed handle stays closed in every thread
+
+
+def test_compacting_copy_of_an_encrypted_container_stays_encrypted(tmp_path):
+    key = bytes(range(32))
+    with cartridge.create(tmp_path / "src.cart", key=key, compression="zstd") as cart:
+        cart.write("/secret-name.txt", b"attack at dawn " * 100)
+        cart.write_array("/arr", np.arange(1000))
+        cart.copy(tmp_path / "dst.cart", compact=True)
+    raw = (tmp_path / "dst.cart").read_bytes()
+    assert b"secret-name" not in raw and b"attack at dawn" not in raw
+    with pytest.raises(cartridge.WrongKeyError):
+        cartridge.open(tmp_path / "dst.cart", "r")
+    with cartridge.open(tmp_path / "dst.cart", "r", key=key) as dst:
+        assert dst.info().encrypted and dst.info().compression == "zstd"
+        assert dst.read("/secret-name.txt") == b"attack at dawn " * 100
+        np.testing.assert_array_equal(dst.array("/arr")[...], np.arange(1000))
+        assert dst.verify().ok
