@@ -69,7 +69,6 @@ from .errors import (
     IsADirectoryError,
     NotAnArrayError,
     NotContiguousError,
-    NotFoundError,
     UnsupportedDtypeError,
 )
 from .kernels import bitmap as kb
@@ -535,13 +534,7 @@ class ArrayMixin:
             return out
 
     def _array_entry(self, p: str) -> tuple[Entry, ArrayDesc]:
-        entry = self._entry(p)
-        if entry is None:
-            if p == "/":
-                raise IsADirectoryError("'/' is a directory", p)
-            raise NotFoundError(f"no such array in {self.path!r}: {p}", p)
-        if entry.kind == KIND_DIR:
-            raise IsADirectoryError(f"{p} is a directory", p)
+        entry = self._file_entry(p)  # NotFoundError / IsADirectoryError
         if not entry.flags & ENTRY_ARRAY:
             raise NotAnArrayError(f"{p} is a plain file, not an array; read it with "
                                   "cart.read() or store arrays with cart.write_array()", p)

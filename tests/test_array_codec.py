@@ -233,7 +233,8 @@ def test_compact_and_copy_keep_encoded_arrays(tmp_path):
         assert (cart.array("/a")[...] == np.arange(200_000)).all()
         assert (cart.array("/d")[...] == 3).all()
         cart.copy(tmp_path / "copy.cart")
-    with cartridge.open(tmp_path / "copy.cart", "r") as out:
+    with cartridge.open(tmp_path / "copy.cart", "r", password="pw") as out:
+        assert out.info().encrypted  # a copy is as sealed as its source
         assert out.stat("/a").compression == "zstd" and out.stat("/d").compression == "lz4"
         assert (out.array("/a")[...] == np.arange(200_000)).all()
         assert (out.array("/d")[...] == 3).all()
