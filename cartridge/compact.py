@@ -325,9 +325,9 @@ def _copy_array(src: Any, out: Any, path: str) -> None:
     dst = out.create_dataset(path, ds.shape, ds.dtype, maxshape=ds.maxshape,
                              chunks=ds.chunks, fill_value=ds.fillvalue, attrs=attrs,
                              compression=compression)
-    rows = max(1, ds.chunks[0]) if ds.ndim else 1
     if ds.ndim == 0 or ds.size == 0:
         return
+    rows = ds.chunks[0]  # one row of blocks at a time: bounded memory
     for lo in range(0, ds.shape[0], rows):
         dst[lo : lo + rows] = ds[lo : lo + rows]
 

@@ -63,7 +63,7 @@ def decode_chunk(pager: Pager, fid: int, idx: int, rec: ChunkRec, stored: Any) -
     return decompress(rec[4], stored, rec[2])
 
 
-def _plain(rec: ChunkRec) -> bool:
+def plain_chunk(rec: ChunkRec) -> bool:
     """True when a chunk's stored bytes are its logical bytes."""
     return rec[4] == CODEC_NONE and not rec[5] & CHUNK_ENCRYPTED
 
@@ -105,7 +105,7 @@ class FileData:
 
     def chunk_bytes(self, fid: int, idx: int, rec: ChunkRec) -> Any:
         """The logical bytes of one chunk (a memoryview of the mapped pages for raw chunks)."""
-        if _plain(rec):
+        if plain_chunk(rec):
             return self._stored(rec, fid, idx)
         ident = (fid, idx, rec[0], rec[6], rec[7])
         cache = self.cache
@@ -306,7 +306,7 @@ class FileData:
         keep = size - last * ch
         if size % ch:
             for _idx, rec in list(self.cat.chunks(entry.file_id, last, last + 1)):
-                if rec[2] > keep and rec[0] and not _plain(rec):
+                if rec[2] > keep and rec[0] and not plain_chunk(rec):
                     plain = bytes(self.chunk_bytes(entry.file_id, last, rec)[:keep])
                     piece = (last, keep, *self._encode(entry, last, plain, generation, 0))
                     self._store(entry.file_id, [piece], generation)

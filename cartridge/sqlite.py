@@ -69,7 +69,8 @@ from . import paths
 from .container import Cartridge
 from .container import open as open_container
 from .errors import CorruptionError, LockedError, NotFoundError
-from .layout import CHUNK_ENCRYPTED, CODEC_NONE, ENTRY_INLINE, KIND_FILE, PAGE_SIZE
+from .files import plain_chunk
+from .layout import ENTRY_INLINE, KIND_FILE, PAGE_SIZE
 from .pager import checksum
 
 __all__ = ["VFS_NAME", "register", "connect", "unregister", "CartridgeVFS"]
@@ -274,7 +275,7 @@ class _FileState:
         reaching SQLite, at a cost amortized over the chunk's pages.
         """
         rec = box.cart._cat.chunk(self.file_id, index)
-        if rec is None or not rec[0] or rec[4] != CODEC_NONE or rec[5] & CHUNK_ENCRYPTED:
+        if rec is None or not rec[0] or not plain_chunk(rec):
             loc = None  # holes, and compressed or sealed chunks, are read through read()
         else:
             got = checksum(box.cart._pager.data_array(rec[0], rec[2]))

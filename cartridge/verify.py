@@ -35,7 +35,7 @@ from .arraydata import array_chunk_problem, array_entry_problem
 from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
-from .files import decode_chunk
+from .files import decode_chunk, plain_chunk
 from .layout import (
     CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
@@ -200,7 +200,7 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
             if got != stored_sum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")
-            elif codec != CODEC_NONE or flags & CHUNK_ENCRYPTED:
+            elif not plain_chunk(rec):
                 try:  # authenticate (encrypted) and decode (compressed) it as a read would
                     decode_chunk(pager, fid, idx, rec, pager.data(page, npages)[:stored])
                 except CartridgeError as exc:

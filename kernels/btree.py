@@ -22,10 +22,12 @@ lookup through the Python path, which produces the precise
 
 from __future__ import annotations
 
+import struct
+
 import numba
 import numpy as np
 
-from .checksum import xxh64
+from .checksum import xxh64, xxh64_ref
 
 __all__ = ["FALLBACK", "FOUND", "MISSING", "lookup", "lookup_ref"]
 
@@ -184,10 +186,6 @@ def lookup(buf, root_page, root_gen, key, verified, max_depth):
 def lookup_ref(buf: bytes, root_page: int, root_gen: int, key: bytes,
                max_depth: int) -> tuple[int, int, int]:
     """Plain-Python specification of :func:`lookup` (no verified cache)."""
-    import struct
-
-    from .checksum import xxh64_ref
-
     npages = len(buf) // _PAGE
     page, gen = root_page, root_gen
     for _ in range(max_depth):
