@@ -11,7 +11,7 @@ the bytes on disk.
 """
 
 from .arrays import Dataset
-from .compact import CompactResult
+from .compaction import CompactResult
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
     AuthenticationError,

@@ -53,7 +53,7 @@ def reused_after_drop(cart: cartridge.Cartridge, page: int) -> bool:
     gc.collect()
     cart.write("/tick", b"x")
     cart.commit()
-    if kb.count_used(cart._alloc.words, page, N * 8 // 4096):
+    if kb.count_used(cart.txn.allocator.words, page, N * 8 // 4096):
         return False
     for i in range(cart.info().free_runs + 1):
         cart.write_array(f"/reuse/{i}", data(999))

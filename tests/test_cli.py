@@ -310,7 +310,7 @@ def corrupt_tree(tmp_path: Path) -> tuple[Path, int]:
     # and open cannot mistake the damage for a torn single-sync commit.
     cart.write("/big.bin", os.urandom(3 * PAGE))
     cart.commit()
-    root = int(cart._meta["root"]["page"])
+    root = int(cart.txn.meta["root"]["page"])
     cart.close()
     flip_byte(path, root * PAGE + 100)
     return path, root
