@@ -370,6 +370,12 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         """Generation of the last commit this handle sees."""
         return self._gen
 
+    @property
+    def reader_slot(self) -> int | None:
+        """This handle's slot number in the reader table, or None when it holds none."""
+        table = self._table
+        return None if table is None or table.slot < 0 else table.slot
+
     # ---------------------------------------------------------- transactions
     def commit(self) -> None:
         """Make every pending change durable; returns once it is on disk."""
