@@ -366,6 +366,29 @@ def test_errors_exit_2_without_traceback(argv: list[str], sample: Path, tmp_path
     assert err.startswith("cart: error: ") and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv", [
+    ["put", "{sample}", "{sample_dir}", "/x", "--compression", "zstd", "--level", "999"],
+    ["put", "{sample}", "{sample_dir}", "/x", "--compression", "lz4", "--level", "-5"],
+    ["ls", "{sample}", "--key-file", "{short_key}"],
+    ["compact", "{sample}", "--max-pages", "0"],
+    ["sql", "{sample}", "/db/none.db", "--readonly", "-c", "select 1"],
+])
+def test_bad_option_values_exit_2_without_traceback(argv: list[str], sample: Path,
+                                                    host_tree: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """Values the parser accepts but the library refuses (ValueError, apsw's CantOpenError)."""
+    short_key = tmp_path / "short.key"
+    short_key.write_bytes(b"not 32 bytes")
+    names = {"sample": str(sample), "sample_dir": str(host_tree), "short_key": str(short_key)}
+    with cartridge.open(sample, "r") as cart:
+        before = cart.generation
+    code, _out, err = run(capsys, *(a.format(**names) for a in argv))
+    assert code == 2
+    assert err.startswith("cart: error: ") and len(err.splitlines()) == 1, err
+    with cartridge.open(sample, "r") as cart:
+        assert cart.generation == before and not cart.exists("/x")
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
     code, _out, err = run(capsys)
     assert code == 2 and "usage: cart" in err
