@@ -145,10 +145,11 @@ class _Pending:
     collected), so what it reports lives here.
     """
 
-    __slots__ = ("changes", "path", "live", "pid")
+    __slots__ = ("changes", "path", "live", "pid", "txn")
 
     def __init__(self, path: str) -> None:
         self.changes = 0
+        self.txn: WriteTxn | None = None
         self.path = path
         self.live = True
         self.pid = os.getpid()
@@ -156,7 +157,9 @@ class _Pending:
 
 def _warn_dropped(pending: _Pending) -> None:
     """At collection or interpreter exit: say that uncommitted changes are lost."""
-    if pending.live and pending.changes and pending.pid == os.getpid():
+    txn = pending.txn
+    if (pending.live and txn is not None and txn.dirty and pending.changes
+            and pending.pid == os.getpid()):
         warnings.warn(
             f"cartridge: {pending.changes} uncommitted change(s) to {pending.path!r} were "
             "dropped: the handle was never committed or closed (call commit() or close(), "
@@ -223,7 +226,8 @@ class Cartridge(ArrayMixin):
         except BaseException:
             self._env.close()
             raise
-        if writable:
+        if isinstance(self._txn, WriteTxn):
+            self._pending.txn = self._txn
             self._finalizer = weakref.finalize(self, _warn_dropped, self._pending)
         self._closed = False
         self._start_services()
