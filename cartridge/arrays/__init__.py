@@ -1,0 +1,30 @@
+"""Numpy arrays in a container: ``write_array``, zero-copy ``view``, ``Dataset``.
+
+An array is a catalog entry whose inline descriptor (``arrayformat.py``) says
+its dtype, shape, order and layout, over data stored either as one contiguous
+extent of pages (viewable in place) or as N-d chunks (resizable, sparse).
+This package is the layer between that storage and numpy; each module does
+one job and says why at its top:
+
+``pins``         which generations live views read, held in the reader table
+``views``        ndarrays over the mapped file: pinned views, the call-scoped whole
+``dataset``      ``Dataset`` and ``Attrs``, the lazy h5py-style handles
+``indexing``     numpy's index semantics, translated to the box of storage touched
+``gather``       copying a box out of either layout, writing changed chunks back
+``reads``        the read operations, each run inside one pinned read call
+``shapes``       shapes, chunk grids and dtypes a new array may have
+``descriptors``  decoded descriptors, cached by their bytes
+``api``          the array methods of ``Cartridge`` (to become a service)
+
+The import graph inside the package points one way: ``api`` at the top,
+``reads``/``views``/``gather`` below it, the pure helpers (``indexing``,
+``shapes``, ``descriptors``, ``pins``) at the bottom; ``dataset`` reaches the
+container only through the handle it is given.
+"""
+
+from .api import ArrayMixin
+from .dataset import Attrs, Dataset
+from .pins import ViewPins
+from .shapes import AUTO_CHUNK_BYTES
+
+__all__ = ["AUTO_CHUNK_BYTES", "ArrayMixin", "Attrs", "Dataset", "ViewPins"]
