@@ -52,7 +52,9 @@ from typing import Any
 import numpy as np
 
 from . import compaction, paths, rekey, snapshots
-from .arrays import ArrayMixin
+from .arrayformat import ArrayDesc, encode_attrs
+from .arrays import ArrayService, Dataset, plan_dataset
+from .arrays.shapes import check_dtype
 from .cache import DEFAULT_CACHE_SIZE
 from .codec import DEFAULT, parse_policy
 from .compaction import Callback, CompactResult
@@ -60,14 +62,13 @@ from .crypto import check_key_arg, resolve_key_source
 from .env import Environment, check_locking
 from .errors import (
     ClosedError,
-    EncodedDataError,
     FileExistsError,
     ReadOnlyError,
     StaleFileError,
     UncommittedChangesWarning,
     WrongKeyError,
 )
-from .layout import CODEC_NAMES, DEFAULT_CHUNK_SIZE, ENTRY_ARRAY, ENTRY_INLINE, PAGE_SIZE
+from .layout import CODEC_NAMES, DEFAULT_CHUNK_SIZE, ENTRY_ARRAY, PAGE_SIZE
 from .mapfile import MappedFile
 from .readers import ReaderSlot
 from .snapshots import DiffResult, SnapshotInfo
@@ -167,7 +168,7 @@ def _warn_dropped(pending: _Pending) -> None:
             stacklevel=2)
 
 
-class Cartridge(ArrayMixin):
+class Cartridge:
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
@@ -282,7 +283,9 @@ class Cartridge(ArrayMixin):
         return ReadTxn(self._env, gen, meta)
 
     def _start_services(self) -> None:
-        """Hook-up point for services that hold state per handle (arrays' view pins)."""
+        """Services that keep state per handle: the arrays' view pins and caches."""
+        self._arrays = ArrayService(self.path, self._env.readers is not None)
+        self._env.add_pin_source(self._arrays.pins.generations)
 
     def _pin(self) -> ReadTxn:
         """The transaction a read call uses, pinned for the call.
@@ -590,7 +593,7 @@ class Cartridge(ArrayMixin):
                 "reopen the file object to read the new version", p)
         if entry.flags & ENTRY_ARRAY:
             end = entry.size if size is None else min(entry.size, offset + size)
-            return self._array_bytes(entry, offset, end) if offset < end else b""
+            return self._arrays.read_bytes(txn, entry, offset, end) if offset < end else b""
         return txn.read_entry(entry, offset, size)
 
     def file_version(self, path: str) -> tuple[int, int, int]:
@@ -667,11 +670,7 @@ class Cartridge(ArrayMixin):
         with self._lock:
             self._check_open()
             p = paths.normalize(path)
-            why = self._reading("path.stat", (p,), _not_raw_because, p)
-        if why:
-            raise EncodedDataError(
-                f"cannot make {what} of {p}: {why}, so its bytes are not in the mapped file "
-                f"as they are; read it decoded with cart.array({p!r})[...] or cart.read({p!r})")
+            self._reading("path.stat", (p,), ReadTxn.require_raw, p, what)
 
     def open_file(self, path: str, mode: str = "rb", *, compression: str | None = DEFAULT,
                   level: int | None = None) -> Any:
@@ -692,6 +691,180 @@ class Cartridge(ArrayMixin):
         if compression != DEFAULT or level is not None:
             parse_policy(compression, level, (0, 0))
         return open_file(self, p, mode, compression=compression, level=level)
+
+    # ----------------------------------------------------------------- arrays
+    def write_array(self, path: str, arr: Any, *, attrs: dict | None = None,
+                    compression: str | None = DEFAULT, level: int | None = None) -> None:
+        """Store a numpy array at ``path`` (replacing what is there).
+
+        Any non-object dtype (numbers, bool, complex, ``S``/``U`` strings,
+        datetime64/timedelta64, nested structured dtypes) keeps its byte order;
+        the bytes go to one contiguous page-aligned extent in C order (Fortran
+        order for Fortran-contiguous arrays), so :meth:`view` can map them.
+        ``attrs`` is a JSON-able dict.  Raises :class:`TypeError`
+        (:class:`~cartridge.UnsupportedDtypeError`) for object dtypes and
+        variable-width strings.
+
+        ``compression`` (``"lz4"``, ``"zstd"``, ``"auto"`` or None; the
+        container's default when not given) and ``level`` compress each chunk
+        on its own, as for files.  A compressed array, and every array of an
+        encrypted container, is read by decoding only the chunks a read
+        touches; it cannot be viewed (:class:`~cartridge.EncodedDataError`).
+        """
+        arr = np.asarray(arr)
+        check_dtype(arr.dtype)
+        if attrs is not None:
+            encode_attrs(attrs)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            txn = self._writer("array.write", p)
+            policy, lvl = parse_policy(compression, level, txn.default_policy())
+            self._arrays.write_array(txn, p, arr, attrs, policy, lvl)
+            self._changed()
+
+    def create_dataset(self, path: str, shape: Any, dtype: Any = np.float64, *,
+                       maxshape: Any = None, chunks: Any = None, fill_value: Any = 0,
+                       attrs: dict | None = None, compression: str | None = DEFAULT,
+                       level: int | None = None) -> Dataset:
+        """Create an array without data (h5py-style) and return its :class:`Dataset`.
+
+        ``maxshape`` (a tuple, ``None`` entries meaning unlimited) makes it
+        resizable, which needs chunked storage: ``chunks`` is a chunk shape or
+        ``True`` for an automatic one (implied by ``maxshape``).  Without
+        either, the array is contiguous (viewable), filled with ``fill_value``.
+        ``compression``/``level`` as for :meth:`write_array`; ``level`` applies
+        to the chunks this call writes (later writes use the codec's default
+        level, as partial writes of files do).
+        """
+        plan = plan_dataset(shape, dtype, maxshape, chunks, fill_value, attrs)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            txn = self._writer("array.create", p)
+            policy, lvl = parse_policy(compression, level, txn.default_policy())
+            self._arrays.create_dataset(txn, p, plan, policy, lvl)
+            self._changed()
+        return Dataset(self, p)
+
+    def array(self, path: str) -> Dataset:
+        """A lazy :class:`Dataset` on the array at ``path`` (checked to exist)."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._reading("array.open", (p,), self._arrays.describe, p)
+        return Dataset(self, p)
+
+    def view(self, path: str) -> np.ndarray:
+        """A read-only, zero-copy ndarray on the mapped pages of the array at ``path``.
+
+        O(1) in the array's size.  The view shows the generation it was taken
+        from and stays valid and unchanged whatever happens to the file or the
+        container afterwards (see the README's Caveats).
+        Chunked datasets and arrays changed in place are not one extent: read
+        them with ``cart.array(path)[...]`` (raises :class:`NotContiguousError`).
+        Compressed arrays and every array of an encrypted container are not in
+        the map as they are (raises :class:`EncodedDataError`).
+        """
+        other = self._thread_handle()
+        if other is not None:
+            return other.view(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            out: np.ndarray = self._reading("array.view", (p,), self._arrays.view, p)
+            return out
+
+    @property
+    def mapping(self) -> np.ndarray:
+        """The current memory map as a read-only uint8 array.
+
+        Views returned by :meth:`view` point into it (``np.shares_memory(view,
+        cart.mapping)`` holds until the container grows and is remapped).
+        """
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.mapping")
+            out = self._env.file.buf[:]
+            out.flags.writeable = False
+            return out
+
+    def describe_array(self, path: str) -> ArrayDesc:
+        """The descriptor of the array at ``path``: dtype, shape, maxshape, chunks,
+        fill value, order and layout (what :class:`Dataset` properties read)."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.describe_array(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            desc: ArrayDesc = self._reading("array.read", (p,), self._arrays.describe, p)
+            return desc
+
+    def read_array(self, path: str, key: Any = ...) -> Any:
+        """``array[key]`` of the array at ``path`` as a new ndarray (or scalar);
+        only the chunks the index touches are read (``Dataset.__getitem__``)."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.read_array(path, key)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            env = self._env
+            if self._fixed is not None or env.writable or isinstance(key, (str, list)):
+                return self._reading("array.read", (p,), self._arrays.getitem, p, key)
+            env.dispatch("array.read", p)
+            found, view = self._arrays.kept_view(p, env.pager.newest_generation())
+            if found and view is not None:
+                out = view[key]
+                if isinstance(out, np.ndarray) and np.may_share_memory(out, view):
+                    out = out.copy()
+                return out
+            txn = self._pin()
+            try:
+                out = self._arrays.getitem(txn, p, key)
+                if not found:
+                    self._arrays.keep_view(txn, p)
+                return out
+            finally:
+                self._unpin()
+
+    def array_attrs(self, path: str) -> dict:
+        """The JSON-able attributes of the array at ``path`` (``Dataset.attrs``)."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.array_attrs(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            attrs: dict = self._reading("array.read", (p,), self._arrays.attrs, p)
+            return attrs
+
+    def update_array(self, path: str, key: Any, value: Any) -> None:
+        """``array[key] = value`` on the array at ``path``, copying on write only the
+        chunks that change (``Dataset.__setitem__``)."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.setitem(self._writer("array.update", p), p, key, value)
+            self._changed()
+
+    def resize_array(self, path: str, shape: Any) -> None:
+        """Change the shape of the chunked dataset at ``path`` (``Dataset.resize``)."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.resize(self._writer("array.resize", p), p, shape)
+            self._changed()
+
+    def set_array_attrs(self, path: str, attrs: dict) -> None:
+        """Replace the attributes of the array at ``path`` (``Dataset.attrs[...] = v``)."""
+        encode_attrs(attrs)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.set_attrs(self._writer("array.set_attrs", p), p, attrs)
+            self._changed()
 
     # ------------------------------------------------------------ reporting
     def info(self) -> ContainerInfo:
@@ -1008,20 +1181,7 @@ class Cartridge(ArrayMixin):
 
 # ---------------------------------------------------------------- helpers
 def _is_raw(txn: ReadTxn, p: str) -> bool:
-    entry = txn.file_entry(p)
-    return not entry.flags & ENTRY_INLINE and txn.data.is_raw(entry)
-
-
-def _not_raw_because(txn: ReadTxn, p: str) -> str:
-    """Why ``p``'s bytes are not raw in the map ("" when they are)."""
-    entry = txn.file_entry(p)
-    if entry.flags & ENTRY_INLINE:
-        return "it is small enough to be stored inline in the catalog"
-    if txn.data.is_raw(entry):
-        return ""
-    if txn.env.pager.encrypted:
-        return "the container is encrypted"
-    return "it is stored compressed"
+    return not txn.why_not_raw(p)
 
 
 def _check_sizes(max_size: Any, chunk_size: Any) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import paths
 from .allocator import Allocator
+from .arraydata import ArrayData
 from .arrayformat import decode_desc
 from .btree import BTree, Node, encode_node
 from .catalog import Catalog, Entry, SnapshotRecord, decode_metadata, encode_metadata
@@ -37,6 +38,7 @@ from .env import Environment
 from .errors import (
     ContainerFullError,
     DirectoryNotEmptyError,
+    EncodedDataError,
     FileExistsError,
     InvalidPathError,
     IsADirectoryError,
@@ -128,6 +130,8 @@ class ReadTxn:
         self.catalog = Catalog(self.tree)
         self.data = FileData(env.pager, self.catalog, allocator, env.chunk_size,
                              env.chunk_cache, env.verify_reads)
+        #: The array layouts over the same catalog and file data.
+        self.arrays = ArrayData(env.pager, self.catalog, allocator, env.chunk_size, self.data)
         self.file_count = int(file_count or 0)
         self.dir_count = int(dir_count or 0)
         self.next_file_id = int(next_file_id or 0)
@@ -176,6 +180,26 @@ class ReadTxn:
         if entry.flags & ENTRY_INLINE:
             return entry.inline[offset:end].ljust(end - offset, b"\0")
         return self.data.read(entry, offset, end)
+
+    def why_not_raw(self, path: str) -> str:
+        """Why the bytes of file ``path`` are not in the map as they are ("" when they are)."""
+        entry = self.file_entry(path)
+        if entry.flags & ENTRY_INLINE:
+            return "it is small enough to be stored inline in the catalog"
+        if self.data.is_raw(entry):
+            return ""
+        if self.env.pager.encrypted:
+            return "the container is encrypted"
+        return "it is stored compressed"
+
+    def require_raw(self, path: str, what: str = "a view") -> None:
+        """Raise :class:`EncodedDataError` unless ``path``'s bytes are raw in the map."""
+        why = self.why_not_raw(path)
+        if why:
+            raise EncodedDataError(
+                f"cannot make {what} of {path}: {why}, so its bytes are not in the mapped "
+                f"file as they are; read it decoded with cart.array({path!r})[...] or "
+                f"cart.read({path!r})")
 
     def exists(self, path: str) -> bool:
         """True when a file or directory exists at normalized ``path``."""

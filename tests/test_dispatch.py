@@ -80,6 +80,13 @@ WRITER_CALLS = {
     "write": (lambda c: c.write("/w/x", b"1"), ("file.write", ("/w/x",))),
     "write_array": (lambda c: c.write_array("/w/arr", np.ones(3)), ("array.write", ("/w/arr",))),
     "write_at": (lambda c: c.write_at("/a", 5, b"zz"), ("file.write_at", ("/a",))),
+    "describe_array": (lambda c: c.describe_array("/ds"), ("array.read", ("/ds",))),
+    "read_array": (lambda c: c.read_array("/arr", slice(2, 5)), ("array.read", ("/arr",))),
+    "array_attrs": (lambda c: c.array_attrs("/ds"), ("array.read", ("/ds",))),
+    "update_array": (lambda c: c.update_array("/arr", 0, 7), ("array.update", ("/arr",))),
+    "resize_array": (lambda c: c.resize_array("/ds", (9, 8)), ("array.resize", ("/ds",))),
+    "set_array_attrs": (lambda c: c.set_array_attrs("/ds", {"a": 1}),
+                        ("array.set_attrs", ("/ds",))),
 }
 
 # Methods only an encrypted container can run (tested below).
@@ -136,7 +143,7 @@ def test_writer_method_is_dispatched(writer, method):
     assert all(op.action in ACTIONS for op in rec.ops)
 
 
-READ_ONLY = ["array", "diff", "exists", "file_version", "info", "is_raw", "list", "mapping",
+READ_ONLY = ["array", "array_attrs", "describe_array", "read_array", "diff", "exists", "file_version", "info", "is_raw", "list", "mapping",
              "open_file", "read", "reader", "readers", "refresh", "require_raw", "snapshots",
              "stat", "verify", "view", "walk", "clear_stale_readers"]
 

@@ -14,17 +14,19 @@ one job and says why at its top:
 ``reads``        the read operations, each run inside one pinned read call
 ``shapes``       shapes, chunk grids and dtypes a new array may have
 ``descriptors``  decoded descriptors, cached by their bytes
-``api``          the array methods of ``Cartridge`` (to become a service)
+``service``      the array operations of a handle, run on a transaction
 
-The import graph inside the package points one way: ``api`` at the top,
+The import graph inside the package points one way: ``service`` at the top,
 ``reads``/``views``/``gather`` below it, the pure helpers (``indexing``,
-``shapes``, ``descriptors``, ``pins``) at the bottom; ``dataset`` reaches the
-container only through the handle it is given.
+``shapes``, ``descriptors``, ``pins``) at the bottom.  ``dataset`` sits apart:
+it reaches the container only through the public methods of the handle it is
+given (``read_array``, ``update_array``, ...), which run the service.
 """
 
-from .api import ArrayMixin
 from .dataset import Attrs, Dataset
 from .pins import ViewPins
+from .service import ArrayService, DatasetPlan, plan_dataset
 from .shapes import AUTO_CHUNK_BYTES
 
-__all__ = ["AUTO_CHUNK_BYTES", "ArrayMixin", "Attrs", "Dataset", "ViewPins"]
+__all__ = ["AUTO_CHUNK_BYTES", "ArrayService", "Attrs", "Dataset", "DatasetPlan", "ViewPins",
+           "plan_dataset"]

@@ -8,30 +8,42 @@ container handle, and every ``__getitem__`` copies only the chunks (or bytes)
 its index touches into a new array (``reads.py``).  Indexing semantics come
 from numpy itself (``indexing.py``).
 
-Why a read-only handle's ``Dataset`` keeps a view.  Going through the catalog
-costs tens of microseconds per slice; indexing an ndarray costs one.  On a
-read-only handle a ``Dataset`` therefore keeps a pinned ``view`` of the
-generation it last read (or notes that the array has no single extent), and
-serves slices from it while no newer commit exists.  The view pins its
-generation like any other view (``views.py``), so holding it between calls is
-safe; it is replaced at the first read after a newer commit.
+Why every access goes through the handle.  Each slice, assignment, resize
+and attribute access is one public call of the container handle
+(``read_array``, ``update_array``, ``resize_array``, ``array_attrs``, ...),
+so it passes the handle's choke point (access control, audit) and runs on
+one pinned commit.  A raw contiguous array on a read-only handle is indexed
+in place in the map (the service caches the mapped array per generation),
+so a slice costs the pin and the copy of what it selects, not a catalog walk.
+
+Why it pickles small.  A ``Dataset`` holds the handle and the path, nothing
+else; the handle pickles its constructor arguments and what it pins, so a
+pickled ``Dataset`` is a few hundred bytes and reopens lazily in the
+receiving process (a dask worker, a process pool).
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..arrayformat import ArrayDesc
-from ..errors import EncodedDataError, NotContiguousError
 
-if TYPE_CHECKING:
-    from ..container import Cartridge
 
-__all__ = ["Attrs", "Dataset"]
+class ArrayHandle(Protocol):
+    """What a ``Dataset`` needs of its container handle (``Cartridge`` has it)."""
+
+    def describe_array(self, path: str) -> ArrayDesc: ...
+    def read_array(self, path: str, key: Any = ...) -> Any: ...
+    def update_array(self, path: str, key: Any, value: Any) -> None: ...
+    def resize_array(self, path: str, shape: Any) -> None: ...
+    def array_attrs(self, path: str) -> dict: ...
+    def set_array_attrs(self, path: str, attrs: dict) -> None: ...
+
+__all__ = ["ArrayHandle", "Attrs", "Dataset"]
 
 
 class Attrs(MutableMapping):
@@ -41,12 +53,12 @@ class Attrs(MutableMapping):
     makes it durable), like h5py's ``AttributeManager``.
     """
 
-    def __init__(self, cart: Cartridge, path: str) -> None:
+    def __init__(self, cart: ArrayHandle, path: str) -> None:
         self._cart = cart
         self._path = path
 
     def _get(self) -> dict:
-        return self._cart._array_attrs(self._path)
+        return self._cart.array_attrs(self._path)
 
     def __getitem__(self, key: str) -> Any:
         return self._get()[key]
@@ -54,12 +66,12 @@ class Attrs(MutableMapping):
     def __setitem__(self, key: str, value: Any) -> None:
         attrs = self._get()
         attrs[key] = value
-        self._cart._set_array_attrs(self._path, attrs)
+        self._cart.set_array_attrs(self._path, attrs)
 
     def __delitem__(self, key: str) -> None:
         attrs = self._get()
         del attrs[key]
-        self._cart._set_array_attrs(self._path, attrs)
+        self._cart.set_array_attrs(self._path, attrs)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._get())
@@ -80,16 +92,13 @@ class Dataset:
     the same container handle.
     """
 
-    def __init__(self, cart: Cartridge, path: str) -> None:
+    def __init__(self, cart: ArrayHandle, path: str) -> None:
         self._cart = cart
         self.path = path
-        # (generation, pinned view) of a contiguous array on a read-only
-        # handle: while no newer commit exists, slices index it directly.
-        self._pinned: tuple[int, np.ndarray] | None = None
 
     @property
     def _desc(self) -> ArrayDesc:
-        return self._cart._array_desc(self.path)
+        return self._cart.describe_array(self.path)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -143,41 +152,10 @@ class Dataset:
         return shape[0]
 
     def __getitem__(self, key: Any) -> Any:
-        cart = self._cart
-        pinned = self._pinned
-        fresh = False
-        if pinned is not None and not isinstance(key, (str, list)):
-            with cart._lock:
-                fresh = not cart._closed and cart._pager.newest_generation() == pinned[0]
-            if fresh and pinned[1] is not None:
-                out = pinned[1][key]
-                if isinstance(out, np.ndarray) and np.may_share_memory(out, pinned[1]):
-                    out = out.copy()
-                return out
-        if not fresh:
-            self._pinned = None
-        out = cart._array_getitem(self.path, key)
-        if cart._alloc is None and not fresh and not isinstance(key, (str, list)):
-            self._pin_view()
-        return out
-
-    def _pin_view(self) -> None:
-        """Keep a view of this generation for the next slices (read-only handles).
-
-        The view pins its generation like any view, so holding it between
-        calls is safe; it is replaced at the first read after a newer commit.
-        """
-        cart = self._cart
-        with cart._lock:
-            try:
-                view = cart.view(self.path)
-                self._pinned = (cart._gen, view)  # the generation view() just pinned
-            except (NotContiguousError, EncodedDataError):
-                # chunked, compressed or encrypted: read through the catalog
-                self._pinned = (cart._gen, None)
+        return self._cart.read_array(self.path, key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._cart._array_setitem(self.path, key, value)
+        self._cart.update_array(self.path, key, value)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.asarray(self[...])
@@ -193,7 +171,7 @@ class Dataset:
         New elements read as the fill value; elements cut off are dropped (and
         read as the fill value if the dataset grows back), as in h5py.
         """
-        self._cart._array_resize(self.path, shape)
+        self._cart.resize_array(self.path, shape)
 
     def append(self, values: Any, axis: int = 0) -> None:
         """Grow along ``axis`` by ``values`` (same shape on the other axes).

@@ -19,8 +19,12 @@ the cache.
 from __future__ import annotations
 
 from ..arrayformat import ArrayDesc, decode_desc
+from ..catalog import Entry
+from ..errors import NotAnArrayError
+from ..layout import ENTRY_ARRAY
+from ..txn import ReadTxn
 
-__all__ = ["decode_cached"]
+__all__ = ["array_entry", "decode_cached"]
 
 _DESC_CACHE: dict[bytes, ArrayDesc] = {}
 
@@ -34,3 +38,16 @@ def decode_cached(raw: bytes) -> ArrayDesc:
         desc = _DESC_CACHE[raw] = decode_desc(raw)
     return desc
 
+
+
+def array_entry(txn: ReadTxn, p: str) -> tuple[Entry, ArrayDesc]:
+    """The entry and descriptor of the array at ``p`` in ``txn``.
+
+    NotFoundError or IsADirectoryError when there is no file, NotAnArrayError
+    when it is a plain file.
+    """
+    entry = txn.file_entry(p)
+    if not entry.flags & ENTRY_ARRAY:
+        raise NotAnArrayError(f"{p} is a plain file, not an array; read it with "
+                              "cart.read() or store arrays with cart.write_array()", p)
+    return entry, decode_cached(entry.inline)

@@ -34,16 +34,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..arraydata import ArrayData
 from ..arrayformat import LAYOUT_CONTIGUOUS, ArrayDesc, chunk_coords, chunk_index
 from ..catalog import Entry
-
-if TYPE_CHECKING:
-    from ..container import Cartridge
+from ..txn import ReadTxn, WriteTxn
 
 __all__ = ["gather", "set_chunked", "set_contiguous", "shrink_chunks"]
 
@@ -62,27 +60,27 @@ def _strides(desc: ArrayDesc) -> tuple[int, ...]:
 
 
 
-def gather(cart: Cartridge, entry: Entry, desc: ArrayDesc,
+def gather(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
             box: list[tuple[int, int]]) -> np.ndarray:
     """A new array holding the box ``[lo, hi)`` per axis of the stored array."""
     shape = tuple(hi - lo for lo, hi in box)
     if 0 in shape:
         return np.empty(shape, desc.dtype)
     if desc.layout == LAYOUT_CONTIGUOUS:
-        buf, first, strides = _box_bytes(cart, entry, desc, box)
+        buf, first, strides = _box_bytes(txn, entry, desc, box)
         out = np.ndarray(shape, desc.dtype, buffer=buf, offset=first, strides=strides)
         if first == 0 and len(buf) == out.nbytes and out.flags.c_contiguous:
             return out  # the fresh buffer is exactly the box (a whole C-order array)
         return out.copy()
     out = np.empty(shape, desc.dtype)
     out[...] = desc.fill_array()
-    for origin, chunk in _chunks_in(cart, entry, desc, box):
+    for origin, chunk in _chunks_in(txn, entry, desc, box):
         dst, src = _overlap(box, origin, desc.chunks)
         out[dst] = chunk[src]
     return out
 
 
-def _box_bytes(cart: Cartridge, entry: Entry, desc: ArrayDesc,
+def _box_bytes(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
                box: list[tuple[int, int]]) -> tuple[bytearray, int, tuple[int, ...]]:
     """Chunk-aligned bytes covering a box of a contiguous array: ``(bytes, offset of
     the box's first element in them, strides)``; the bytes start at chunk
@@ -90,18 +88,18 @@ def _box_bytes(cart: Cartridge, entry: Entry, desc: ArrayDesc,
     strides = _strides(desc)
     first = sum(lo * s for (lo, _), s in zip(box, strides))
     last = sum((hi - 1) * s for (_, hi), s in zip(box, strides)) + desc.dtype.itemsize
-    ch = cart._chunk
+    ch = txn.env.chunk_size
     a0 = first // ch * ch
     a1 = min(entry.size, -(-last // ch) * ch)
-    return bytearray(cart._data.read(entry, a0, a1)), first - a0, strides
+    return bytearray(txn.data.read(entry, a0, a1)), first - a0, strides
 
 
-def _chunks_in(cart: Cartridge, entry: Entry, desc: ArrayDesc,
+def _chunks_in(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
                box: list[tuple[int, int]]) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
     """``(origin, chunk array)`` of every stored chunk meeting the box."""
     ndim = len(desc.shape)
     ranges = [range(lo // c, -(-hi // c)) for (lo, hi), c in zip(box, desc.chunks)]
-    data = cart._arrays()
+    data = txn.arrays
     fid = entry.file_id
     if math.prod(len(r) for r in ranges) <= 64:
         found = ((cell, data.get_chunk(fid, chunk_index(cell, ndim)))
@@ -136,18 +134,18 @@ def _overlap(box: list[tuple[int, int]], origin: tuple[int, ...],
     return tuple(dst), tuple(src)
 
 
-def set_contiguous(cart: Cartridge, entry: Entry, desc: ArrayDesc,
+def set_contiguous(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
                     box: list[tuple[int, int]], new: tuple, value: Any) -> bool:
     """Assign into a contiguous array, copying on write only the chunks that change."""
     if 0 in (hi - lo for lo, hi in box):
         np.empty([hi - lo for lo, hi in box], desc.dtype)[new] = value
         return False
-    buf, first, strides = _box_bytes(cart, entry, desc, box)
+    buf, first, strides = _box_bytes(txn, entry, desc, box)
     old = bytes(buf)
     shape = tuple(hi - lo for lo, hi in box)
     target = np.ndarray(shape, desc.dtype, buffer=buf, offset=first, strides=strides)
     target[new] = value
-    ch = cart._chunk
+    ch = txn.env.chunk_size
     a0 = (sum(lo * s for (lo, _), s in zip(box, strides))) // ch * ch
     view = memoryview(buf)
     changed = False
@@ -158,23 +156,23 @@ def set_contiguous(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         if differs and start is None:
             start = pos
         elif not differs and start is not None:
-            cart._data_write(entry, a0 + start, view[start:pos])
+            txn.write_data(entry, a0 + start, view[start:pos])
             changed = True
             start = None
     return changed
 
 
-def set_chunked(cart: Cartridge, entry: Entry, desc: ArrayDesc,
+def set_chunked(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
                  box: list[tuple[int, int]], new: tuple, value: Any) -> bool:
     """Assign into a chunked dataset, rewriting only the chunks that change."""
-    block = gather(cart, entry, desc, box)
+    block = gather(txn, entry, desc, box)
     before = block.copy()
     block[new] = value
     if not len(block.shape) or 0 in block.shape:
         return False
     ndim = len(desc.shape)
-    data = cart._arrays()
-    gen = cart._gen + 1
+    data = txn.arrays
+    gen = txn.generation + 1
     changed = False
     ranges = [range(lo // c, -(-hi // c)) for (lo, hi), c in zip(box, desc.chunks)]
     for cell in itertools.product(*ranges):
@@ -193,19 +191,19 @@ def set_chunked(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         data.put_chunk(entry, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
         changed = True
     if changed:
-        cart._wrote_data = True
+        txn.wrote_data = True
     return changed
 
 
-def shrink_chunks(cart: Cartridge, entry: Entry, desc: ArrayDesc,
+def shrink_chunks(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
                    shape: tuple[int, ...]) -> None:
     """Before a resize: drop chunks wholly outside ``shape`` and reset the part of
     edge chunks beyond it to the fill value (so growing back reads fill)."""
     if all(s >= old for s, old in zip(shape, desc.shape)):
         return
     ndim = len(shape)
-    data = cart._arrays()
-    gen = cart._gen + 1
+    data = txn.arrays
+    gen = txn.generation + 1
     for idx, rec in list(data.chunk_records(entry.file_id)):
         origin = [g * c for g, c in zip(chunk_coords(idx, ndim), desc.chunks)]
         if any(o >= s for o, s in zip(origin, shape)):
@@ -219,4 +217,4 @@ def shrink_chunks(cart: Cartridge, entry: Entry, desc: ArrayDesc,
         raw = data.decode(entry.file_id, idx, rec)
         chunk[keep] = np.frombuffer(raw, desc.dtype).reshape(desc.chunks)[keep]
         data.put_chunk(entry, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
-    cart._wrote_data = True
+    txn.wrote_data = True

@@ -5,7 +5,7 @@ commit from its first catalog lookup to its last copied byte.  The handle
 guarantees that for the duration of one call wrapped by its read-operation
 decorator (``mvcc._read_op``: take the handle lock, move a read-only handle
 to the newest commit, pin it in the reader table, unpin after).  So each read
-is written as a function ``f(cart, path, ...)`` that assumes the pin is held,
+is written as a function ``f(txn, path, ...)`` that assumes the pin is held,
 and the API (``api.py``) runs it through that wrapper; nothing here pins,
 locks or refreshes by itself.
 
@@ -20,46 +20,45 @@ never memory of the map: only ``view`` hands out the map itself, pinned.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..arrayformat import FLAG_ATTRS_EXTERNAL, ArrayDesc, decode_attrs
+from ..txn import ReadTxn
+from .descriptors import array_entry
 from .gather import gather
 from .indexing import normalize_key, validate_key
 from .views import mapped_whole
 
-if TYPE_CHECKING:
-    from ..container import Cartridge
-
 __all__ = ["attrs_of", "desc_of", "getitem"]
 
 
-def desc_of(cart: Cartridge, p: str) -> ArrayDesc:
+def desc_of(txn: ReadTxn, p: str) -> ArrayDesc:
     """The descriptor of the array at ``p`` (raises if ``p`` is not an array)."""
-    return cart._array_entry(p)[1]
+    return array_entry(txn, p)[1]
 
 
-def attrs_of(cart: Cartridge, p: str) -> dict:
+def attrs_of(txn: ReadTxn, p: str) -> dict:
     """The ``attrs`` of the array at ``p``, inline or from its attrs blob."""
-    entry, desc = cart._array_entry(p)
+    entry, desc = array_entry(txn, p)
     if desc.flags & FLAG_ATTRS_EXTERNAL:
-        return decode_attrs(cart._arrays().read_attrs(entry.file_id))
+        return decode_attrs(txn.arrays.read_attrs(entry.file_id))
     return decode_attrs(desc.attrs_json)
 
 
-def getitem(cart: Cartridge, p: str, key: Any) -> Any:
+def getitem(txn: ReadTxn, cache: dict, p: str, key: Any) -> Any:
     """``array[key]`` of the array at ``p``, as a new array (or scalar)."""
     if isinstance(key, str) or (isinstance(key, list) and key
                                 and all(isinstance(k, str) for k in key)):
-        return getitem(cart, p, ...)[key]  # field names, as numpy
-    whole = mapped_whole(cart, p)
+        return getitem(txn, cache, p, ...)[key]  # field names, as numpy
+    whole = mapped_whole(txn, cache, p)
     if whole is not None:
         out = whole[key]
         if isinstance(out, np.ndarray) and np.may_share_memory(out, whole):
             out = out.copy()
         return out
-    entry, desc = cart._array_entry(p)
+    entry, desc = array_entry(txn, p)
     validate_key(key, desc.shape)
     box, new = normalize_key(key, desc.shape)
-    return gather(cart, entry, desc, box)[new]
+    return gather(txn, entry, desc, box)[new]

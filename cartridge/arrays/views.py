@@ -38,26 +38,25 @@ users.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..arrayformat import FLAG_FRAGMENTED, LAYOUT_CHUNKED, LAYOUT_CONTIGUOUS
 from ..errors import NotContiguousError
 from ..kernels import bitmap as kb
-
-if TYPE_CHECKING:
-    from ..container import Cartridge
+from ..txn import ReadTxn
+from .descriptors import array_entry
+from .pins import ViewPins
 
 __all__ = ["mapped_whole", "view_of"]
 
 
-def view_of(cart: Cartridge, p: str) -> np.ndarray:
+def view_of(txn: ReadTxn, pins: ViewPins, p: str) -> np.ndarray:
     """A read-only ndarray on the mapped extent of the array at ``p``, pinned until
     it (and every array derived from it) is garbage-collected."""
-    entry, desc = cart._array_entry(p)
-    if cart._arrays().encoded(entry):
-        cart.require_raw(p, "a zero-copy view")
+    entry, desc = array_entry(txn, p)
+    if txn.arrays.encoded(entry):
+        txn.require_raw(p, "a zero-copy view")
     if desc.layout == LAYOUT_CHUNKED or desc.flags & FLAG_FRAGMENTED:
         why = "is a chunked dataset" if desc.layout == LAYOUT_CHUNKED else \
             "was changed in place, so its chunks are no longer one extent"
@@ -70,13 +69,12 @@ def view_of(cart: Cartridge, p: str) -> np.ndarray:
         out = np.empty(desc.shape, desc.dtype, order=desc.order)
         out.flags.writeable = False
         return out
-    page, npages = cart._arrays().extent(entry, nbytes)
-    pins = cart._view_pins()
-    gen = cart._gen
-    alloc = cart._alloc
+    page, npages = txn.arrays.extent(entry, nbytes)
+    gen = txn.generation
+    alloc = txn.allocator
     pins.add(gen)
     try:
-        flat = np.frombuffer(cart._mf.view.toreadonly(), desc.dtype, count=desc.size,
+        flat = np.frombuffer(txn.env.file.view.toreadonly(), desc.dtype, count=desc.size,
                              offset=page * 4096)
     except BaseException:
         pins.drop(gen)
@@ -89,26 +87,25 @@ def view_of(cart: Cartridge, p: str) -> np.ndarray:
 
 
 
-def mapped_whole(cart: Cartridge, p: str) -> np.ndarray | None:
+def mapped_whole(txn: ReadTxn, cache: dict, p: str) -> np.ndarray | None:
     """The whole contiguous array at ``p`` as an ndarray over the map (valid only
     inside the current pinned call), or None for other layouts.
 
     A read-only handle remembers it per generation and mapping, so repeated
     slicing skips the catalog (its pages cannot change within a generation).
     """
-    cache = cart.__dict__.setdefault("_whole_cache", {})
-    key = (cart._gen, id(cart._mf.buf))
-    hit = cache.get(p) if cart._alloc is None else None
+    key = (txn.generation, id(txn.env.file.buf))
+    hit = cache.get(p) if txn.allocator is None else None
     if hit is not None and hit[0] == key:
         return hit[1]
-    entry, desc = cart._array_entry(p)
+    entry, desc = array_entry(txn, p)
     whole = None
     if desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED and desc.nbytes \
-            and not cart._arrays().encoded(entry):
-        page, _ = cart._arrays().extent(entry, desc.nbytes)
-        whole = np.frombuffer(cart._mf.buf, desc.dtype, count=desc.size, offset=page * 4096)
+            and not txn.arrays.encoded(entry):
+        page, _ = txn.arrays.extent(entry, desc.nbytes)
+        whole = np.frombuffer(txn.env.file.buf, desc.dtype, count=desc.size, offset=page * 4096)
         whole = whole.reshape(desc.shape, order=desc.order)
-    if cart._alloc is None:
+    if txn.allocator is None:
         if len(cache) > 256:
             cache.clear()
         cache[p] = (key, whole)
