@@ -14,12 +14,22 @@ read-only handle a ``Dataset`` therefore keeps a pinned ``view`` of the
 generation it last read (or notes that the array has no single extent), and
 serves slices from it while no newer commit exists.  The view pins its
 generation like any other view (``views.py``), so holding it between calls is
-safe; it is replaced at the first read after a newer commit.
+safe; it is replaced at the first read after a newer commit, and dropped in a
+forked child, whose reads must pin in the child's own name.
+
+Why a pickled ``Dataset`` is small.  That kept view is a cache over this
+process's mapping: pickling it would copy the whole array into every pickle
+(dask ships the ``Dataset`` with each task), and an unpickled copy would serve
+stale bytes with no pin behind them.  So a ``Dataset`` pickles as what
+reopens it, the container handle (which pickles its own constructor arguments
+and, for a read transaction or snapshot, what it pins) and the path, and
+starts with an empty cache wherever it is unpickled.
 """
 
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -77,15 +87,23 @@ class Dataset:
     Reads copy only what the index touches; writes copy-on-write only the
     chunks they change.  Shape and dtype are read from the catalog on each
     access, so the handle follows ``resize`` and ``append`` by anyone using
-    the same container handle.
+    the same container handle.  Pickles as its container handle and path
+    (never cached data), so it can be sent to worker processes.
     """
 
     def __init__(self, cart: Cartridge, path: str) -> None:
         self._cart = cart
         self.path = path
-        # (generation, pinned view) of a contiguous array on a read-only
-        # handle: while no newer commit exists, slices index it directly.
-        self._pinned: tuple[int, np.ndarray] | None = None
+        # (process id, generation, pinned view or None) of an array on a
+        # read-only handle: while no newer commit exists, slices of a
+        # contiguous one index the view directly.
+        self._pinned: tuple[int, int, np.ndarray | None] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only what reopens it: the handle pickles its own constructor
+        # arguments (and the generation a read transaction pins); the cached
+        # view is this process's memory and is rebuilt on the first read.
+        return type(self), (self._cart, self.path)
 
     @property
     def _desc(self) -> ArrayDesc:
@@ -145,13 +163,16 @@ class Dataset:
     def __getitem__(self, key: Any) -> Any:
         cart = self._cart
         pinned = self._pinned
+        if pinned is not None and pinned[0] != os.getpid():
+            pinned = None  # forked: the view and its pin are the parent's
         fresh = False
         if pinned is not None and not isinstance(key, (str, list)):
             with cart._lock:
-                fresh = not cart._closed and cart._pager.newest_generation() == pinned[0]
-            if fresh and pinned[1] is not None:
-                out = pinned[1][key]
-                if isinstance(out, np.ndarray) and np.may_share_memory(out, pinned[1]):
+                fresh = not cart._closed and cart._pager.newest_generation() == pinned[1]
+            view = pinned[2]
+            if fresh and view is not None:
+                out = view[key]
+                if isinstance(out, np.ndarray) and np.may_share_memory(out, view):
                     out = out.copy()
                 return out
         if not fresh:
@@ -171,10 +192,11 @@ class Dataset:
         with cart._lock:
             try:
                 view = cart.view(self.path)
-                self._pinned = (cart._gen, view)  # the generation view() just pinned
+                # the generation view() just pinned
+                self._pinned = (os.getpid(), cart._gen, view)
             except (NotContiguousError, EncodedDataError):
                 # chunked, compressed or encrypted: read through the catalog
-                self._pinned = (cart._gen, None)
+                self._pinned = (os.getpid(), cart._gen, None)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._cart._array_setitem(self.path, key, value)
