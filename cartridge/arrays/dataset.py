@@ -8,8 +8,8 @@ container handle, and every ``__getitem__`` copies only the chunks (or bytes)
 its index touches into a new array (``reads.py``).  Indexing semantics come
 from numpy itself (``indexing.py``).
 
-Why a read-only handle's ``Dataset`` keeps a view.  Going through the catalog
-costs tens of microseconds per slice; indexing an ndarray costs one.  On a
+Why a read-only handle's ``Dataset`` keeps a view.  A catalog lookup under a
+fresh pin at every slice costs far more than indexing an ndarray.  On a
 read-only handle a ``Dataset`` therefore keeps a pinned ``view`` of the
 generation it last read (or notes that the array has no single extent), and
 serves slices from it while no newer commit exists.  The view pins its
