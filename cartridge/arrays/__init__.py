@@ -8,7 +8,7 @@ one job and says why at its top:
 
 ``pins``         which generations live views read, held in the reader table
 ``views``        ndarrays over the mapped file: pinned views, the call-scoped whole
-``dataset``      ``Dataset`` and ``Attrs``, the lazy h5py-style handles
+``dataset``      ``Dataset`` and ``Attrs``, the lazy h5py-style handles (and pickling)
 ``indexing``     numpy's index semantics, translated to the box of storage touched
 ``gather``       copying a box out of either layout, writing changed chunks back
 ``reads``        the read operations, each run inside one pinned read call

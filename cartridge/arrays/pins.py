@@ -19,15 +19,17 @@ under a live view, so a ``ViewPins`` is independent of its handle's open
 file: it opens its own reader-table handles and keeps them until the last
 view of their generation dies.
 
-Why it forgets across fork.  A forked child inherits the parent's slots
-(through the open file descriptions) and must never unpin them: it starts
-with no counts.
+Why it forgets across processes.  A forked child inherits the parent's slots
+(through the open file descriptions) and must never unpin them; a pickled
+``ViewPins`` arrives in a process that has no views at all.  Both start with
+no counts: only the constructor arguments cross a process boundary.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from ..readers import ReaderTable
 
@@ -44,6 +46,9 @@ class ViewPins:
     until the last view of their generation dies.  Finalizers may run in any
     thread at any moment (even inside another call of this object), hence the
     reentrant lock.
+
+    Pickles as its constructor arguments only (the receiving process holds no
+    views, so it starts with no counts and no slots).
     """
 
     def __init__(self, container_path: str, locking: bool) -> None:
@@ -53,6 +58,9 @@ class ViewPins:
         self._counts: dict[int, int] = {}
         self._tables: dict[int, ReaderTable] = {}
         self._pid = os.getpid()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self._path, self._locking)
 
     def _forked(self) -> bool:
         """In a forked child the slots are the parent's: forget them, never unpin."""
