@@ -38,6 +38,7 @@ from .errors import (
     SnapshotNotFoundError,
     StaleFileError,
     UnsupportedDtypeError,
+    UncommittedChangesWarning,
     WrongKeyError,
 )
 from .snapshots import DiffResult, SnapshotInfo
@@ -86,6 +87,7 @@ __all__ = [
     "UnsupportedDtypeError",
     "AuthenticationError",
     "EncodedDataError",
+    "UncommittedChangesWarning",
     "WrongKeyError",
     "VerifyReport",
     "create",

@@ -1,13 +1,13 @@
 """The read operations of arrays, each run inside one pinned read call.
 
-Why these are plain functions of the handle.  A read of an array must see one
-commit from its first catalog lookup to its last copied byte.  The handle
-guarantees that for the duration of one call wrapped by its read-operation
-decorator (``mvcc._read_op``: take the handle lock, move a read-only handle
-to the newest commit, pin it in the reader table, unpin after).  So each read
-is written as a function ``f(txn, path, ...)`` that assumes the pin is held,
-and the API (``api.py``) runs it through that wrapper; nothing here pins,
-locks or refreshes by itself.
+Why these are plain functions of a transaction.  A read of an array must see
+one commit from its first catalog lookup to its last copied byte.  A
+transaction is one commit, and the facade (``container.py``) keeps it pinned
+for the duration of one call (take the handle lock, pass the choke point,
+move a read-only handle to the newest commit, pin it in the reader table,
+unpin after).  So each read is written as a function ``f(txn, path, ...)``
+that assumes the pin is held, and the service (``service.py``) is what the
+facade calls; nothing here pins, locks or refreshes by itself.
 
 Why a slice first tries the map.  A raw contiguous array is already an
 ndarray in the mapped file (``views.mapped_whole``), so numpy can index it in
