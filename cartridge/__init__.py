@@ -37,8 +37,8 @@ from .errors import (
     SnapshotExistsError,
     SnapshotNotFoundError,
     StaleFileError,
-    UnsupportedDtypeError,
     UncommittedChangesWarning,
+    UnsupportedDtypeError,
     WrongKeyError,
 )
 from .snapshots import DiffResult, SnapshotInfo

@@ -154,10 +154,11 @@ def test_setitem_copies_only_touched_chunks(cart):
     ds = cart.create_dataset("/cow/g", (100, 100), "<f8", chunks=(10, 10))
     ds[...] = 1.0
     cart.commit()
-    before = {idx: rec for idx, rec in cart.txn.catalog.chunks(cart.txn.catalog.get("/cow/g").file_id)}
+    catalog = cart.txn.catalog
+    before = dict(catalog.chunks(catalog.get("/cow/g").file_id))
     ds[5, 5] = 2.0
     ds[0:10, 90:100] = 1.0  # same values: nothing copied
-    after = {idx: rec for idx, rec in cart.txn.catalog.chunks(cart.txn.catalog.get("/cow/g").file_id)}
+    after = dict(catalog.chunks(catalog.get("/cow/g").file_id))
     moved = [idx for idx in before if before[idx][0] != after[idx][0]]
     assert len(moved) == 1
     cart.write_array("/cow/c", np.zeros(100_000))

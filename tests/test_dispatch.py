@@ -143,9 +143,10 @@ def test_writer_method_is_dispatched(writer, method):
     assert all(op.action in ACTIONS for op in rec.ops)
 
 
-READ_ONLY = ["array", "array_attrs", "describe_array", "read_array", "diff", "exists", "file_version", "info", "is_raw", "list", "mapping",
-             "open_file", "read", "reader", "readers", "refresh", "require_raw", "snapshots",
-             "stat", "verify", "view", "walk", "clear_stale_readers"]
+READ_ONLY = ["array", "array_attrs", "describe_array", "read_array", "diff", "exists",
+             "file_version", "info", "is_raw", "list", "mapping", "open_file", "read",
+             "reader", "readers", "refresh", "require_raw", "snapshots", "stat", "verify",
+             "view", "walk", "clear_stale_readers"]
 
 
 @pytest.mark.parametrize("method", READ_ONLY)
