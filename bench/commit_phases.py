@@ -46,10 +46,10 @@ def main() -> None:
             cart.write(f"/d/f{i:06d}", os.urandom(1024))
         cart.commit()
         phases: dict[str, list[float]] = {}
-        timed(cart._tree, "flush", phases)
-        timed(cart._alloc, "write_state", phases)
-        timed(cart._pager, "write_meta", phases)
-        timed(cart._pager, "sync", phases)
+        timed(cart.txn.tree, "flush", phases)
+        timed(cart.txn.allocator, "write_state", phases)
+        timed(cart.env.pager, "write_meta", phases)
+        timed(cart.env.pager, "sync", phases)
         totals, writes = [], []
         for i in range(args.commits):
             t0 = time.perf_counter()
