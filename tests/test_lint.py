@@ -20,3 +20,19 @@ def test_ruff_clean():
                if (ROOT / d).is_dir()]
     proc = subprocess.run([ruff, "check", *targets], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(path).exists():
+        pytest.fail(f"{name} is not installed; it is part of the [test] extra")
+    return path
+
+
+def test_layers_contract():
+    """An import from a lower layer into a higher one (pyproject's
+    [tool.importlinter] layers) fails here."""
+    proc = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
