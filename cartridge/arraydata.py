@@ -1,6 +1,6 @@
 """Where an array's bytes live: one contiguous extent, or N-d chunks.
 
-Both layouts reuse the file machinery's chunk records (``files.py``), keyed by
+Both layouts reuse the file machinery's chunk records (``filedata.py``), keyed by
 the array's file id, so deleting, renaming or replacing an array needs nothing
 new, and ``verify`` checks their checksums like any file's:
 
@@ -45,7 +45,7 @@ from .arrayformat import (
 )
 from .catalog import Catalog, ChunkRec, Entry
 from .errors import CartridgeError, CorruptionError
-from .files import FileData
+from .filedata import FileData
 from .kernels.checksum import chunk_checksums
 from .layout import CHECKSUM_SEED, CODEC_NONE, PAGE_SIZE
 from .pager import Pager, checksum

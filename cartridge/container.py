@@ -55,7 +55,7 @@ from .errors import (
     ReadOnlyError,
     StaleFileError,
 )
-from .files import FileData, entry_policy
+from .filedata import FileData, entry_policy
 from .layout import (
     CODEC_NAMES,
     DEFAULT_CHUNK_SIZE,

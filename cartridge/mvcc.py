@@ -44,7 +44,7 @@ from typing import Any
 from .btree import BTree
 from .catalog import Catalog
 from .errors import LockingUnsupportedError, StaleFileError
-from .files import FileData
+from .filedata import FileData
 from .mapfile import MappedFile
 from .readers import ReaderSlot, ReaderTable
 

@@ -35,7 +35,7 @@ from .arraydata import array_chunk_problem, array_entry_problem
 from .btree import NodeStore
 from .catalog import Entry, decode_metadata
 from .errors import CartridgeError
-from .files import decode_chunk, plain_chunk
+from .filedata import decode_chunk, plain_chunk
 from .layout import (
     CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
