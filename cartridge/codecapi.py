@@ -15,9 +15,9 @@ import struct
 from typing import Any
 
 from . import paths
-from .crypto import Sealer, check_key_arg
+from .crypto import check_key_arg
 from .errors import EncodedDataError, FormatError
-from .layout import CHUNK_STRUCT, ENTRY_INLINE, KEY_CHUNK
+from .layout import CHUNK_STRUCT, ENTRY_INLINE, KEY_CHUNK, ChunkRecord
 
 
 class CodecMixin:
@@ -85,23 +85,16 @@ class RekeyMixin:
                 raise ValueError("give new_key= or new_password=")
             if self._dirty:
                 self.commit()
-            old = pager.slot
-            new = 1 - old
             self._force_commit()  # both meta pages now sealed under the old slot
-            epoch = pager.header.slots[old]["epoch"] + 1
-            key = pager.write_key_slot(new, new_key, new_password, epoch)
-            pager.sealers[new] = Sealer(key, pager.header.uuid)
-            pager.slot = new
+            pager.begin_rekey(new_key, new_password)
             try:
                 self._reseal_everything()
                 self.commit()
             except BaseException:
-                pager.slot = old
-                pager.sealers.pop(new, None)
+                pager.abort_rekey()
                 raise
             self._force_commit()  # the older meta page too: nothing left under the old slot
-            pager.write_key_slot(old, None, None, 0)
-            pager.sealers.pop(old, None)
+            pager.finish_rekey()
 
     def _force_commit(self: Any) -> None:
         """Commit even when nothing changed (writes a new meta page)."""
@@ -114,7 +107,7 @@ class RekeyMixin:
         tree, data = self._tree, self._data
         for key, val in builtins.list(tree.items()):
             if key[:1] == KEY_CHUNK and len(val) == CHUNK_STRUCT.size:
-                rec = CHUNK_STRUCT.unpack(val)
+                rec = ChunkRecord.unpack(val)
                 if rec[0]:
                     fid, idx = struct.unpack_from(">QQ", key, 1)
                     data.reseal(fid, idx, rec, gen)

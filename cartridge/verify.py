@@ -25,6 +25,7 @@ Problems are collected, not raised, so one report names every damaged page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,11 +34,10 @@ from . import paths
 from .allocator import Allocator
 from .arraydata import array_chunk_problem, array_entry_problem
 from .btree import NodeStore
-from .catalog import Entry, decode_metadata
+from .catalog import ChunkRecord, Entry, decode_metadata
 from .errors import CartridgeError
 from .filedata import decode_chunk, plain_chunk
 from .layout import (
-    CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
     CODEC_NONE,
     CODEC_ZSTD,
@@ -101,7 +101,7 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
         return True
 
     entries: dict[str, Entry] = {}
-    chunks: list[tuple[int, int, tuple]] = []
+    chunks: list[tuple[int, int, ChunkRecord]] = []
     snapshots: list[tuple[str, tuple]] = []
     root_page = int(meta["root"]["page"])
     if root_page:
@@ -130,7 +130,8 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
     )
 
 
-def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: dict,
+def _check_entries(entries: dict[str, Entry], chunks: list[tuple[int, int, ChunkRecord]],
+                   pager: Pager, claim: Callable[[int, int, str], bool], counters: dict[str, int],
                    data: bool, meta: np.ndarray | None, counts: bool) -> list[str]:
     """Steps 2 and 3 of the module docstring for one tree's cells."""
     problems: list[str] = []
@@ -169,7 +170,8 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
     # chunks
     chunk_size = pager.header.chunk_size
     for fid, idx, rec in chunks:
-        page, npages, length, stored, codec, flags, stored_sum, _gen = rec
+        page, npages, length, stored, codec = rec.page, rec.npages, rec.length, rec.stored, \
+            rec.codec
         owner_entry = live.get(fid)
         where = f"chunk {idx} of file id {fid}"
         if owner_entry is None:
@@ -187,17 +189,17 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
             continue
         if npages != -(-stored // PAGE_SIZE):
             problems.append(f"{where}: {npages} pages for {stored} stored bytes")
-        if codec > CODEC_ZSTD or (codec == CODEC_NONE and not flags & CHUNK_ENCRYPTED
+        if codec > CODEC_ZSTD or (codec == CODEC_NONE and not rec.encrypted
                                   and stored != length):
             problems.append(f"{where}: codec {codec} with {stored} stored bytes for {length}")
-        if bool(flags & CHUNK_ENCRYPTED) != pager.encrypted:
+        if rec.encrypted != pager.encrypted:
             problems.append(f"{where}: encryption flag does not match the container")
         if not claim(page, npages, where):
             continue
         if data:
             got = checksum(pager.data_array(page, stored))
             counters["data"] += stored
-            if got != stored_sum:
+            if got != rec.checksum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")
             elif not plain_chunk(rec):
@@ -271,7 +273,7 @@ def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total
         return True
 
     entries: dict[str, Entry] = {}
-    chunks: list[tuple[int, int, tuple]] = []
+    chunks: list[tuple[int, int, ChunkRecord]] = []
     if page:
         _walk_tree(pager, store, (page, gen), sgen, claim, mine, entries, chunks, counters,
                    [])
@@ -336,7 +338,7 @@ def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries:
     elif key[:1] == KEY_CHUNK and len(key) == 17 and len(val) == CHUNK_STRUCT.size:
         fid = int.from_bytes(key[1:9], "big")
         idx = int.from_bytes(key[9:17], "big")
-        chunks.append((fid, idx, CHUNK_STRUCT.unpack(val)))
+        chunks.append((fid, idx, ChunkRecord.unpack(val)))
     elif key[:1] == KEY_SNAPSHOT and len(val) == SNAPSHOT_STRUCT.size and len(key) > 1:
         snapshots.append((key[1:].decode("utf-8", "replace"), SNAPSHOT_STRUCT.unpack(val)))
     else:
