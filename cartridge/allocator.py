@@ -363,9 +363,9 @@ class Allocator:
                     self.free(*dir_run)
                 dir_run = (self.alloc(ndir), ndir) if ndir else (0, 0)
                 continue
-            entries = self._pending_entries(generation)
-            npend = (-(-len(entries) // PENDING_PER_PAGE)
-                     if len(entries) > META_PENDING_INLINE else 0)
+            listed = self._pending_entries(generation)
+            npend = (-(-len(listed) // PENDING_PER_PAGE)
+                     if len(listed) > META_PENDING_INLINE else 0)
             if pend_run[1] != npend:
                 if pend_run[1]:
                     self.free(*pend_run)

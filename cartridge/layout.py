@@ -24,7 +24,8 @@ The container is a sequence of 4096-byte pages:
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -337,6 +338,19 @@ SNAPSHOT = np.dtype(
 MAX_SNAPSHOT_NAME = 255
 
 
+def fields_of(dtype: np.dtype) -> Mapping[str, tuple[Any, ...]]:
+    """``dtype.fields`` of a structured dtype: ``name -> (field dtype, offset[, title])``."""
+    fields = dtype.fields
+    if fields is None:
+        raise ValueError(f"{dtype} is not a structured dtype")
+    return fields
+
+
+def field_offset(dtype: np.dtype, name: str) -> int:
+    """Byte offset of field ``name`` in the structured ``dtype``."""
+    return int(fields_of(dtype)[name][1])
+
+
 def struct_of(dtype: np.dtype) -> struct.Struct:
     """Return a ``struct.Struct`` with exactly the layout of a flat ``dtype``.
 
@@ -357,8 +371,8 @@ def struct_of(dtype: np.dtype) -> struct.Struct:
     }
     fmt = "<"
     offset = 0
-    for name in dtype.names:
-        field, field_offset = dtype.fields[name][:2]
+    for name in dtype.names or ():
+        field, field_offset = fields_of(dtype)[name][:2]
         if field_offset != offset:
             raise ValueError(f"field {name} of {dtype} is not packed")
         if field.subdtype is not None:

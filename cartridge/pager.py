@@ -484,9 +484,9 @@ class Pager:
         """
         if slot >= self.npages:
             return 0, None, f"meta page {slot} is missing (file too short)"
-        raw = np.frombuffer(bytes(self.mf.view[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]),
-                            np.uint8)
-        stored, page_no, gen, typ, _flags, _count = PAGE_HEADER_STRUCT.unpack_from(raw, 0)
+        image = bytes(self.mf.view[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE])
+        raw = np.frombuffer(image, np.uint8)
+        stored, page_no, gen, typ, _flags, _count = PAGE_HEADER_STRUCT.unpack_from(image, 0)
         if stored != checksum(raw[8:]):
             return gen, None, f"meta page {slot} fails its checksum"
         if page_no != slot or typ != PT_META:
@@ -579,12 +579,13 @@ class Pager:
         ``verify()`` reports it.
         """
         best: tuple[int, np.ndarray] | None = None
-        problems = []
+        problems: list[str] = []
         gens: list[int] = []
         rejected = []
         for slot in (1, 2):
             gen, meta, problem = self.read_meta_slot(slot)
             if meta is None:
+                problem = problem or f"meta page {slot} is invalid"
                 problems.append(problem)
                 gens.append(gen)
                 if "torn single-sync" in problem:

@@ -163,7 +163,8 @@ def _check_entries(entries: dict[str, Entry], chunks: list[tuple[int, int, Chunk
         parent = paths.parent(path)
         if parent != "/" and (parent not in entries or entries[parent].kind != KIND_DIR):
             problems.append(f"{path}: parent directory {parent} is missing")
-    if counts and (files != int(meta["file_count"]) or dirs != int(meta["dir_count"])):
+    if counts and meta is not None and (files != int(meta["file_count"])
+                                        or dirs != int(meta["dir_count"])):
         problems.append(f"meta page counts {int(meta['file_count'])} files and "
                         f"{int(meta['dir_count'])} dirs; the catalog holds {files} and {dirs}")
 
@@ -285,7 +286,7 @@ def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation
                claim, problems: list[str], entries: dict, chunks: list, counters: dict,
                snapshots: list) -> None:
     leaf_depths: set[int] = set()
-    todo = [(root, 0, b"", None)]
+    todo: list[tuple[tuple[int, int], int, bytes, bytes | None]] = [(root, 0, b"", None)]
     while todo:
         ref, depth, lo, hi = todo.pop()
         page, gen = ref
