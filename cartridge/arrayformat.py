@@ -34,6 +34,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -272,7 +273,7 @@ def decode_desc(raw: bytes) -> ArrayDesc:
                      chunks, fill, attrs)
 
 
-def encode_attrs(attrs: dict) -> bytes:
+def encode_attrs(attrs: dict[str, Any]) -> bytes:
     """``attrs`` as compact UTF-8 JSON; raises :class:`TypeError` if not JSON-able."""
     if not isinstance(attrs, dict):
         raise TypeError(f"attrs must be a dict, got {type(attrs).__name__}")
@@ -283,7 +284,7 @@ def encode_attrs(attrs: dict) -> bytes:
         raise TypeError(f"attrs must be JSON-able: {exc}") from None
 
 
-def decode_attrs(raw: bytes) -> dict:
+def decode_attrs(raw: bytes) -> dict[str, Any]:
     """Inverse of :func:`encode_attrs`."""
     if not raw:
         return {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .btree import BTree
 from .errors import CorruptionError, MetadataError
@@ -84,7 +85,7 @@ class Entry:
 _T_NONE, _T_FALSE, _T_TRUE, _T_INT, _T_FLOAT, _T_STR, _T_BYTES = range(7)
 
 
-def encode_metadata(metadata: dict) -> bytes:
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
     """Encode a user-metadata dict; raises :class:`MetadataError` when impossible."""
     if not isinstance(metadata, dict):
         raise MetadataError(f"metadata must be a dict, got {type(metadata).__name__}")
@@ -123,14 +124,14 @@ def encode_metadata(metadata: dict) -> bytes:
     return raw
 
 
-def decode_metadata(raw: bytes) -> dict:
+def decode_metadata(raw: bytes) -> dict[str, Any]:
     """Decode :func:`encode_metadata` output."""
     if not raw:
         return {}
     try:
         (count,) = struct.unpack_from("<H", raw)
         pos = 2
-        out: dict = {}
+        out: dict[str, Any] = {}
         for _ in range(count):
             klen = raw[pos]
             key = raw[pos + 1 : pos + 1 + klen].decode("utf-8", "surrogatepass")

@@ -55,6 +55,14 @@ from .layout import (
 )
 from .pager import Pager, checksum
 
+#: ``claim(first page, count, what)``: mark pages as reached by ``what``;
+#: False (with a problem recorded) when they cannot belong to it.
+Claim = Callable[[int, int, str], bool]
+#: A chunk record found in the tree: (file id, chunk index, record).
+ChunkCell = tuple[int, int, ChunkRecord]
+#: A snapshot record found in the tree: (name, SNAPSHOT fields).
+SnapshotCell = tuple[str, tuple[int, ...]]
+
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
@@ -101,8 +109,8 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
         return True
 
     entries: dict[str, Entry] = {}
-    chunks: list[tuple[int, int, ChunkRecord]] = []
-    snapshots: list[tuple[str, tuple]] = []
+    chunks: list[ChunkCell] = []
+    snapshots: list[SnapshotCell] = []
     root_page = int(meta["root"]["page"])
     if root_page:
         _walk_tree(pager, store, (root_page, int(meta["root"]["generation"])), generation,
@@ -130,8 +138,8 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
     )
 
 
-def _check_entries(entries: dict[str, Entry], chunks: list[tuple[int, int, ChunkRecord]],
-                   pager: Pager, claim: Callable[[int, int, str], bool], counters: dict[str, int],
+def _check_entries(entries: dict[str, Entry], chunks: list[ChunkCell],
+                   pager: Pager, claim: Claim, counters: dict[str, int],
                    data: bool, meta: np.ndarray | None, counts: bool) -> list[str]:
     """Steps 2 and 3 of the module docstring for one tree's cells."""
     problems: list[str] = []
@@ -211,8 +219,8 @@ def _check_entries(entries: dict[str, Entry], chunks: list[tuple[int, int, Chunk
     return problems
 
 
-def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarray, claim,
-                    problems: list[str], counters: dict) -> np.ndarray:
+def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarray,
+                    claim: Claim, problems: list[str], counters: dict[str, int]) -> np.ndarray:
     """Steps 4 and 5: structures of the free map itself, pending runs, leaks.
 
     Returns the pages inside pending-free runs (what snapshots may hold).
@@ -249,9 +257,9 @@ def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarra
     return held
 
 
-def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total: int,
-                    live: np.ndarray, pending: np.ndarray | None, problems: list[str],
-                    counters: dict, data: bool) -> None:
+def _check_snapshot(name: str, rec: tuple[int, ...], pager: Pager, store: NodeStore,
+                    total: int, live: np.ndarray, pending: np.ndarray | None,
+                    problems: list[str], counters: dict[str, int], data: bool) -> None:
     """Step 6: one snapshot's tree, and that its pages are still kept."""
     page, gen, _depth, _r, sgen, _created, _files, _dirs, _nfid = rec
     seen = np.zeros(total, bool)
@@ -274,7 +282,7 @@ def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total
         return True
 
     entries: dict[str, Entry] = {}
-    chunks: list[tuple[int, int, ChunkRecord]] = []
+    chunks: list[ChunkCell] = []
     if page:
         _walk_tree(pager, store, (page, gen), sgen, claim, mine, entries, chunks, counters,
                    [])
@@ -283,8 +291,9 @@ def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total
 
 
 def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation: int,
-               claim, problems: list[str], entries: dict, chunks: list, counters: dict,
-               snapshots: list) -> None:
+               claim: Claim, problems: list[str], entries: dict[str, Entry],
+               chunks: list[ChunkCell], counters: dict[str, int],
+               snapshots: list[SnapshotCell]) -> None:
     leaf_depths: set[int] = set()
     todo: list[tuple[tuple[int, int], int, bytes, bytes | None]] = [(root, 0, b"", None)]
     while todo:
@@ -323,8 +332,9 @@ def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation
         problems.append(f"B+tree leaves at different depths {sorted(leaf_depths)}")
 
 
-def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries: dict,
-                chunks: list, snapshots: list) -> None:
+def _check_cell(page: int, key: bytes, val: bytes, problems: list[str],
+                entries: dict[str, Entry], chunks: list[ChunkCell],
+                snapshots: list[SnapshotCell]) -> None:
     if len(key) + len(val) > MAX_CELL:
         problems.append(f"B+tree page {page}: cell {key[1:60]!r} is {len(key) + len(val)} "
                         f"bytes, over the {MAX_CELL}-byte limit")
