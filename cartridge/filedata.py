@@ -134,7 +134,7 @@ class FileData:
         return self.alloc
 
     def _keyring(self) -> KeyRing:
-        """The key ring of an encrypted container (FormatError-free: callers check)."""
+        """The key ring, for a sealed chunk (whose container must then be encrypted)."""
         keyring = self.pager.keyring
         if keyring is None:
             raise CorruptionError("a sealed chunk in a container that is not encrypted")
