@@ -245,6 +245,20 @@ class FileData:
         self.cat.put_chunk(fid, index, rec)
         return rec
 
+    def move_chunk(self, fid: int, idx: int, rec: ChunkRecord, page: int, *,
+                   copy: bool = True) -> ChunkRecord:
+        """Move a chunk's stored bytes, unchanged, to ``page`` (allocated by the caller).
+
+        The record keeps its checksum and its generation: the generation is in
+        a sealed chunk's associated data, and as the birth of the new pages it
+        is only ever too old, which is safe.  ``copy=False``: the caller
+        already copied the bytes (one copy for a whole run).  Used by compaction.
+        """
+        data = self.pager.data(rec.page, rec.npages)[: rec.stored] if copy else None
+        return self.put_chunk(fid, idx, data, rec.generation, replaces=rec, length=rec.length,
+                              codec=rec.codec, flags=rec.flags, page=page, stored=rec.stored,
+                              checksum=rec.checksum)
+
     def put_chunks(self, fid: int, pieces: Sequence[ChunkWrite], generation: int,
                    old: Mapping[int, ChunkRecord] | None = None) -> None:
         """:meth:`put_chunk` for several chunks (by increasing index), in one run of new
