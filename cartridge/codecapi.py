@@ -108,7 +108,7 @@ class RekeyMixin:
         for key, val in builtins.list(tree.items()):
             if key[:1] == KEY_CHUNK and len(val) == CHUNK_STRUCT.size:
                 rec = ChunkRecord.unpack(val)
-                if rec[0]:
+                if rec.page:
                     fid, idx = struct.unpack_from(">QQ", key, 1)
                     data.reseal(fid, idx, rec, gen)
                     continue
