@@ -30,6 +30,7 @@ from __future__ import annotations
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class Allocator:
         self.limit = 0  # when set (compaction), look below this page first
         # Runs a live view reads that were fresh when it was taken (see hold):
         # (generation, start, count, weak reference to the view's array).
-        self.held: list[tuple[int, int, int, weakref.ref]] = []
+        self.held: list[tuple[int, int, int, weakref.ref[Any]]] = []
         self._load(meta)
 
     # ------------------------------------------------------------------ load
@@ -272,7 +273,7 @@ class Allocator:
         return bool(self.held) and any(s < start + count and start < s + c
                                        for _g, s, c, _r in self._live_held())
 
-    def _live_held(self) -> list[tuple[int, int, int, weakref.ref]]:
+    def _live_held(self) -> list[tuple[int, int, int, weakref.ref[Any]]]:
         self.held = [h for h in self.held if h[3]() is not None]
         return self.held
 
@@ -326,7 +327,7 @@ class Allocator:
         return self.nbits
 
     # ---------------------------------------------------------------- commit
-    def write_state(self, generation: int) -> tuple[dict, list[int]]:
+    def write_state(self, generation: int) -> tuple[dict[str, Any], list[int]]:
         """Persist the free map and pending list for commit ``generation``.
 
         Returns the meta fields to record and the headed pages written.  The
@@ -363,9 +364,9 @@ class Allocator:
                     self.free(*dir_run)
                 dir_run = (self.alloc(ndir), ndir) if ndir else (0, 0)
                 continue
-            entries = self._pending_entries(generation)
-            npend = (-(-len(entries) // PENDING_PER_PAGE)
-                     if len(entries) > META_PENDING_INLINE else 0)
+            listed = self._pending_entries(generation)
+            npend = (-(-len(listed) // PENDING_PER_PAGE)
+                     if len(listed) > META_PENDING_INLINE else 0)
             if pend_run[1] != npend:
                 if pend_run[1]:
                     self.free(*pend_run)

@@ -1,6 +1,6 @@
 """Where an array's bytes live: one contiguous extent, or N-d chunks.
 
-Both layouts reuse the file machinery's chunk records (``files.py``), keyed by
+Both layouts reuse the file machinery's chunk records (``filedata.py``), keyed by
 the array's file id, so deleting, renaming or replacing an array needs nothing
 new, and ``verify`` checks their checksums like any file's:
 
@@ -21,18 +21,18 @@ the chunk record at index :data:`~cartridge.arrayformat.ATTRS_INDEX`.
 Arrays with a compression policy (entry flags, as for files), and every array
 of an encrypted container, are *encoded*: each chunk record (contiguous byte
 chunks, N-d chunks, the attrs blob) goes through the file layer's encoded
-path (``FileData._encode``/``_store``: compressed, then sealed with the
+path (``FileData.encode``/``put_chunks``: compressed, then sealed with the
 chunk's file id, index and generation in the associated data), and every read
 decodes only the chunks it touches through ``FileData.chunk_bytes`` (the
 decoded-chunk cache and decode counter are shared with files).  Raw arrays
 keep one contiguous page run, which ``view`` maps; encoded ones cannot be
-viewed.
+viewed.  Every chunk is stored through the file layer's one write path,
+:meth:`~cartridge.filedata.FileData.put_chunk`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -43,15 +43,12 @@ from .arrayformat import (
     LAYOUT_CHUNKED,
     decode_desc,
 )
-from .catalog import Catalog, ChunkRec, Entry
-from .errors import CartridgeError, CorruptionError
-from .files import FileData
-from .kernels.checksum import chunk_checksums
-from .layout import CHECKSUM_SEED, CODEC_NONE, PAGE_SIZE
-from .pager import Pager, checksum
-
-#: Arrays at least this large checksum in a thread while their bytes are copied.
-PARALLEL_CHECKSUM_BYTES = 4 << 20
+from .catalog import Catalog, ChunkRecord, Entry
+from .errors import CartridgeError, CorruptionError, ReadOnlyError
+from .filedata import ChunkWrite, FileData
+from .layout import CODEC_NONE, PAGE_SIZE
+from .pager import BytesLike, Pager
+from .pager import checksum as checksum_of
 
 
 class ArrayData:
@@ -64,8 +61,8 @@ class ArrayData:
     chunk_size:
         The container's byte-chunk size (contiguous layout).
     files:
-        The handle's file layer, whose encoded path, decoded-chunk cache and
-        decode counter encoded arrays share.
+        The handle's file layer, whose write path, encoded path, decoded-chunk
+        cache and decode counter arrays share.
     """
 
     def __init__(self, pager: Pager, catalog: Catalog, allocator: Allocator | None,
@@ -76,45 +73,23 @@ class ArrayData:
         self.chunk = chunk_size
         self.files = files
 
-    def stored(self, rec: ChunkRec) -> memoryview:
+    def stored(self, rec: ChunkRecord) -> memoryview:
         """The stored bytes of one raw chunk record, as they are on the mapped pages."""
-        return self.pager.data(rec[0], rec[1])[: rec[2]]
+        return self.pager.data(rec.page, rec.npages)[: rec.length]
 
     def encoded(self, entry: Entry) -> bool:
         """True when the array's chunks are compressed and/or sealed (not viewable)."""
         return not self.files.is_raw(entry)
 
-    def decode(self, file_id: int, index: int, rec: ChunkRec) -> memoryview | bytes:
+    def decode(self, file_id: int, index: int, rec: ChunkRecord) -> memoryview | bytes:
         """The logical bytes of one chunk record (decoded, through the cache, if encoded)."""
-        return self.files.chunk_bytes(file_id, index, rec)
+        data: memoryview | bytes = self.files.chunk_bytes(file_id, index, rec)
+        return data
 
     # ------------------------------------------------------------ contiguous
     def write_extent(self, file_id: int, data: memoryview, generation: int) -> int:
         """Store ``data`` in one new run of pages; return its first page (0 if empty)."""
-        n = len(data)
-        if n == 0:
-            return 0
-        npages = -(-n // PAGE_SIZE)
-        start = self.alloc.alloc(npages)
-        # Checksums from the caller's bytes, not the fresh pages (reading those
-        # back through the map would fault every page in a second time); for a
-        # large array the kernel (nogil) runs in a thread beside the copy.
-        src = np.frombuffer(data, np.uint8)
-        seed = np.uint64(CHECKSUM_SEED)
-        if n >= PARALLEL_CHECKSUM_BYTES:
-            with ThreadPoolExecutor(1) as pool:
-                pending = pool.submit(chunk_checksums, src, self.chunk, seed)
-                self.pager.write_data(start, data)
-                sums = pending.result()
-        else:
-            self.pager.write_data(start, data)
-            sums = chunk_checksums(src, self.chunk, seed)
-        per = self.chunk // PAGE_SIZE
-        for c, total in enumerate(sums):
-            length = min(self.chunk, n - c * self.chunk)
-            self.cat.put_chunk(file_id, c, (start + c * per, -(-length // PAGE_SIZE), length,
-                                            length, CODEC_NONE, 0, int(total), generation))
-        return start
+        return self.files.put_run(file_id, data, generation)
 
     def write_encoded(self, entry: Entry, data: memoryview, generation: int,
                       level: int) -> None:
@@ -130,15 +105,16 @@ class ArrayData:
         ch = self.chunk
         k = len(item)
         tile = item * (ch // k + 2)
-        pieces: list = []
+        pieces: list[ChunkWrite] = []
         last = -(-nbytes // ch) - 1
         for c in range(last + 1):
             length = min(ch, nbytes - c * ch)
             o = c * ch % k
             plain = memoryview(tile)[o : o + length]
-            pieces.append((c, length, *self.files._encode(entry, c, plain, generation, level)))
+            pieces.append(ChunkWrite(c, length,
+                                     *self.files.encode(entry, c, plain, generation, level)))
             if len(pieces) == 64 or c == last:
-                self.files._store(entry.file_id, pieces, generation)
+                self.files.put_chunks(entry.file_id, pieces, generation)
                 pieces = []
 
     def fill_extent(self, file_id: int, nbytes: int, item: bytes, generation: int) -> None:
@@ -147,6 +123,8 @@ class ArrayData:
         the same contents share one checksum computation."""
         if nbytes == 0:
             return
+        if self.alloc is None:
+            raise ReadOnlyError("this handle is read-only: it cannot write array data")
         ch = self.chunk
         start = self.alloc.alloc(-(-nbytes // PAGE_SIZE))
         k = len(item)
@@ -156,63 +134,50 @@ class ArrayData:
             length = min(ch, nbytes - c * ch)
             o = c * ch % k
             piece = memoryview(tile)[o : o + length]
-            page = start + c * (ch // PAGE_SIZE)
-            self.pager.write_data(page, piece)
             total = sums.get((o, length))
             if total is None:
-                total = sums[(o, length)] = checksum(np.frombuffer(piece, np.uint8))
-            self.cat.put_chunk(file_id, c, (page, -(-length // PAGE_SIZE), length, length,
-                                            CODEC_NONE, 0, total, generation))
+                total = sums[(o, length)] = checksum_of(np.frombuffer(piece, np.uint8))
+            self.files.put_chunk(file_id, c, piece, generation, replaces=None,
+                                 page=start + c * (ch // PAGE_SIZE), checksum=total)
 
     def extent(self, entry: Entry, nbytes: int) -> tuple[int, int]:
         """``(first page, pages)`` of a contiguous array's run of ``nbytes`` bytes."""
         rec = self.cat.chunk(entry.file_id, 0)
-        if rec is None or not rec[0]:
+        if rec is None or not rec.page:
             raise CorruptionError(f"array data of file id {entry.file_id} is missing")
         self.stored(rec)
         npages = -(-nbytes // PAGE_SIZE)
-        self.pager._bounds(rec[0], npages)
-        return rec[0], npages
+        self.pager.data(rec.page, npages)  # bounds-checked: CorruptionError if outside
+        return rec.page, npages
 
     # --------------------------------------------------------------- chunked
     def get_chunk(self, file_id: int, index: int) -> memoryview | bytes | None:
         """Logical bytes of chunk ``index`` (decoded if encoded), or None if missing."""
         rec = self.cat.chunk(file_id, index)
-        return None if rec is None or not rec[0] else self.decode(file_id, index, rec)
+        return None if rec is None or not rec.page else self.decode(file_id, index, rec)
 
-    def chunk_records(self, file_id: int) -> Iterator[tuple[int, ChunkRec]]:
+    def chunk_records(self, file_id: int) -> Iterator[tuple[int, ChunkRecord]]:
         """``(index, record)`` of every stored data chunk of a chunked dataset
         (nothing decoded: callers decode only the chunks they need)."""
         for idx, rec in self.cat.chunks(file_id, 0, ATTRS_INDEX):
-            if rec[0]:
+            if rec.page:
                 yield idx, rec
 
-    def put_chunk(self, entry: Entry, index: int, data: memoryview | bytes,
+    def put_chunk(self, entry: Entry, index: int, data: BytesLike,
                   generation: int, level: int = 0) -> None:
         """Copy-on-write chunk ``index``: new pages for ``data`` (encoded if the
         array is), the old ones freed."""
-        file_id = entry.file_id
         n = len(data)
+        codec, flags, stored = CODEC_NONE, 0, data
         if n and self.encoded(entry):
-            piece = (index, n, *self.files._encode(entry, index, data, generation, level))
-            self.files._store(file_id, [piece], generation)
-            return
-        npages = -(-n // PAGE_SIZE)
-        start = self.alloc.alloc(npages) if n else 0
-        total = 0
-        if n:
-            self.pager.write_data(start, data)
-            total = checksum(self.pager.data_array(start, n))
-        self.drop_chunk(file_id, index)
-        self.cat.put_chunk(file_id, index, (start, npages, n, n, CODEC_NONE, 0, total, generation))
+            codec, flags, stored = self.files.encode(entry, index, data, generation, level)
+        self.files.put_chunk(entry.file_id, index, stored, generation,
+                             replaces=self.cat.chunk(entry.file_id, index), length=n,
+                             codec=codec, flags=flags)
 
     def drop_chunk(self, file_id: int, index: int) -> None:
         """Free chunk ``index`` (nothing if missing)."""
-        rec = self.cat.chunk(file_id, index)
-        if rec is not None:
-            if rec[0]:
-                self.alloc.free(rec[0], rec[1], rec[7])
-            self.cat.remove_chunk(file_id, index)
+        self.files.drop_chunk(file_id, index)
 
     # ----------------------------------------------------------------- attrs
     def read_attrs(self, file_id: int) -> bytes:

@@ -34,11 +34,12 @@ import json
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .errors import CorruptionError, UnsupportedDtypeError
-from .layout import ENTRY_ARRAY
+from .layout import ENTRY_ARRAY, fields_of
 
 __all__ = ["ENTRY_ARRAY", "ArrayDesc", "decode_desc", "decode_dtype", "encode_dtype"]
 
@@ -108,7 +109,7 @@ def _encode(dtype: np.dtype) -> bytes:
         out = [struct.pack("<BIBH", 3, dtype.itemsize, bool(dtype.isalignedstruct),
                            len(dtype.names))]
         for name in dtype.names:
-            field = dtype.fields[name]
+            field = fields_of(dtype)[name]
             title = field[2] if len(field) > 2 else None
             if title is not None and not isinstance(title, str):
                 raise UnsupportedDtypeError(f"dtype {dtype!r} has a non-str field title")
@@ -148,7 +149,10 @@ def _decode(raw: bytes, pos: int) -> tuple[np.dtype, int]:
         if tag == 3:
             itemsize, aligned, nfields = struct.unpack_from("<IBH", raw, pos + 1)
             pos += 8
-            names, titles, formats, offsets = [], [], [], []
+            names: list[str] = []
+            titles: list[str | None] = []
+            formats: list[np.dtype] = []
+            offsets: list[int] = []
             for _ in range(nfields):
                 (n,) = struct.unpack_from("<H", raw, pos)
                 names.append(raw[pos + 2 : pos + 2 + n].decode("utf-8"))
@@ -161,11 +165,10 @@ def _decode(raw: bytes, pos: int) -> tuple[np.dtype, int]:
                 offsets.append(off)
                 field, pos = _decode(raw, pos + 6 + tlen)
                 formats.append(field)
-            spec = {"names": names, "formats": formats, "offsets": offsets,
-                    "itemsize": itemsize}
-            if any(t is not None for t in titles):
-                spec["titles"] = titles
-            return np.dtype(spec, align=bool(aligned)), pos
+            # Titles that are all None make the same dtype as no titles.
+            return np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                             "itemsize": itemsize, "titles": titles},
+                            align=bool(aligned)), pos
     except (IndexError, struct.error, UnicodeDecodeError, TypeError, ValueError) as exc:
         raise CorruptionError(f"array dtype record is malformed: {exc}") from None
     raise CorruptionError(f"array dtype record has unknown tag {tag}")
@@ -233,6 +236,7 @@ class ArrayDesc:
         if self.layout == LAYOUT_CHUNKED:
             out.append(struct.pack(f"<{ndim}Q", *(UNLIMITED if m is None else m
                                                   for m in self.maxshape)))
+            assert self.chunks is not None  # a chunked descriptor always has its chunk shape
             out.append(struct.pack(f"<{ndim}Q", *self.chunks))
         out += [dt, self.fill, self.attrs_json]
         return b"".join(out)
@@ -269,7 +273,7 @@ def decode_desc(raw: bytes) -> ArrayDesc:
                      chunks, fill, attrs)
 
 
-def encode_attrs(attrs: dict) -> bytes:
+def encode_attrs(attrs: dict[str, Any]) -> bytes:
     """``attrs`` as compact UTF-8 JSON; raises :class:`TypeError` if not JSON-able."""
     if not isinstance(attrs, dict):
         raise TypeError(f"attrs must be a dict, got {type(attrs).__name__}")
@@ -280,7 +284,7 @@ def encode_attrs(attrs: dict) -> bytes:
         raise TypeError(f"attrs must be JSON-able: {exc}") from None
 
 
-def decode_attrs(raw: bytes) -> dict:
+def decode_attrs(raw: bytes) -> dict[str, Any]:
     """Inverse of :func:`encode_attrs`."""
     if not raw:
         return {}

@@ -27,11 +27,13 @@ splits off a nearly empty right node so sequential loads fill pages.
 
 from __future__ import annotations
 
+import enum
 import struct
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import accumulate, chain
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +50,13 @@ _CAP = BODY_END  # serialized size limit of a node (the trailer is reserved)
 #: corrupt pointers must not loop forever); 10 million entries need ~5 levels.
 _MAX_DEPTH = 48
 
+
+class _Undecided(enum.Enum):
+    SLOW = 0
+
+
 #: Returned by :meth:`NodeStore.find` when the compiled lookup cannot decide.
-_SLOW = object()
+_SLOW = _Undecided.SLOW
 
 
 class Node:
@@ -65,11 +72,23 @@ class Node:
 
     __slots__ = ("leaf", "keys", "vals", "size", "page", "gen", "raw", "offs", "hot")
 
-    def __init__(self, leaf: bool, keys: list | None, vals: list | None,
+    leaf: bool
+    keys: list[bytes]
+    #: A leaf's values (bytes); a branch's children (``Node`` when dirty, else
+    #: ``ChildRef``), one more than its keys.
+    vals: list[Any]
+    size: int
+    page: int | None
+    gen: int
+    raw: bytes | None
+    offs: tuple[int, ...] | None
+    hot: bool
+
+    def __init__(self, leaf: bool, keys: list[bytes] | None, vals: list[Any] | None,
                  page: int | None = None, gen: int = 0, size: int | None = None,
-                 raw: bytes | None = None, offs: tuple | None = None) -> None:
+                 raw: bytes | None = None, offs: tuple[int, ...] | None = None) -> None:
         self.leaf = leaf
-        if keys is not None:
+        if keys is not None and vals is not None:
             self.keys = keys
             self.vals = vals
         self.page = page
@@ -77,11 +96,11 @@ class Node:
         self.raw = raw
         self.offs = offs
         self.hot = False
-        self.size = _size(leaf, keys, vals) if size is None else size
+        self.size = _size(leaf, self.keys, self.vals) if size is None else size
 
-    def __getattr__(self, name: str) -> list:
-        if name in ("keys", "vals") and self.raw is not None:
-            offs = self.offs
+    def __getattr__(self, name: str) -> list[Any]:
+        offs = self.offs
+        if name in ("keys", "vals") and self.raw is not None and offs is not None:
             cells = list(map(self.raw.__getitem__, map(slice, offs[:-1], offs[1:])))
             self.keys = cells[0::2]
             self.vals = cells[1::2]
@@ -100,6 +119,7 @@ class Node:
             return self.vals[i] if i < len(keys) and keys[i] == key else None
         self.hot = True
         offs = self.offs
+        assert offs is not None  # a lazy leaf keeps its offset table
         lo, hi = 0, len(offs) // 2
         while lo < hi:
             mid = (lo + hi) >> 1
@@ -115,8 +135,15 @@ class Node:
         """A dirty copy of this node."""
         return Node(self.leaf, self.keys[:], self.vals[:], size=self.size)
 
+    @property
+    def ref(self) -> ChildRef:
+        """``(page, generation)`` of a clean node."""
+        if self.page is None:
+            raise ValueError("a dirty B+tree node has no page yet")
+        return self.page, self.gen
 
-def _size(leaf: bool, keys: list, vals: list) -> int:
+
+def _size(leaf: bool, keys: list[bytes], vals: list[Any]) -> int:
     if leaf:
         return HEADER_SIZE + 2 * (2 * len(keys) + 1) + sum(map(len, keys)) + sum(map(len, vals))
     return HEADER_SIZE + 18 * len(vals) + sum(map(len, keys))
@@ -139,25 +166,28 @@ def encode_node(node: Node) -> tuple[int, bytes]:
     return n, refs + struct.pack(f"<{n}H", *offs) + b"".join(node.keys)
 
 
-def decode_node(page_bytes: bytes, leaf: bool, count: int) -> tuple[list, list, int]:
-    """Parse a node page into (keys, values-or-child-refs, serialized size).
+def leaf_offsets(page_bytes: bytes, count: int) -> tuple[int, ...]:
+    """The validated offset table of a leaf page (its cells are decoded lazily,
+    see :class:`Node`); the last offset is the node's serialized size.
 
-    For a leaf, "keys" is the validated offset table and "values" is None:
-    leaves are decoded lazily (see :class:`Node`).
-
-    Raises ValueError when the offset table is inconsistent (a page with a
-    valid checksum but impossible contents, i.e. written by a buggy or hostile
-    writer).
+    Raises ValueError when the table is inconsistent (a page with a valid
+    checksum but impossible contents, i.e. written by a buggy or hostile writer).
     """
-    if leaf:
-        offs = struct.unpack_from(f"<{2 * count + 1}H", page_bytes, HEADER_SIZE)
-        if offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > BODY_END or (
-                list(offs) != sorted(offs)):
-            raise ValueError("leaf offset table out of order")
-        return offs, None, offs[-1]
+    offs: tuple[int, ...] = struct.unpack_from(f"<{2 * count + 1}H", page_bytes, HEADER_SIZE)
+    if offs[0] != HEADER_SIZE + 2 * len(offs) or offs[-1] > BODY_END or (
+            list(offs) != sorted(offs)):
+        raise ValueError("leaf offset table out of order")
+    return offs
+
+
+def decode_branch(page_bytes: bytes, count: int) -> tuple[list[bytes], list[ChildRef], int]:
+    """Parse a branch page into (separator keys, child refs, serialized size).
+
+    Raises ValueError as :func:`leaf_offsets` does.
+    """
     base = HEADER_SIZE
-    refs = list(PAGE_REF_STRUCT.iter_unpack(page_bytes[base : base + 16 * count]))
-    offs = struct.unpack_from(f"<{count}H", page_bytes, base + 16 * count)
+    refs: list[ChildRef] = list(PAGE_REF_STRUCT.iter_unpack(page_bytes[base : base + 16 * count]))
+    offs: tuple[int, ...] = struct.unpack_from(f"<{count}H", page_bytes, base + 16 * count)
     if not offs or offs[0] != base + 18 * count or offs[-1] > BODY_END or (
             list(offs) != sorted(offs)):
         raise ValueError("branch offset table out of order")
@@ -184,7 +214,7 @@ class NodeStore:
         #: Sealed (encrypted) pages must be opened in Python: no compiled lookup.
         self.fast = not pager.encrypted
 
-    def find(self, root: ChildRef, key: bytes) -> bytes | None | object:
+    def find(self, root: ChildRef, key: bytes) -> bytes | None | _Undecided:
         """Look ``key`` up in the clean tree at ``root`` with the compiled kernel.
 
         Returns the value, None when the key is absent, or ``_SLOW`` when the
@@ -213,13 +243,14 @@ class NodeStore:
         self.reads += 1
         ptype, count, data = self.pager.read_node_page(page, gen, (PT_LEAF, PT_BRANCH))
         try:
-            keys, vals, size = decode_node(data, ptype == PT_LEAF, count)
+            if ptype == PT_LEAF:
+                offs = leaf_offsets(data, count)
+                node = Node(True, None, None, page, gen, offs[-1], data, offs)
+            else:
+                keys, refs, size = decode_branch(data, count)
+                node = Node(False, keys, list(refs), page, gen, size)
         except (ValueError, struct.error) as exc:
             raise CorruptionError(f"B+tree page {page} is malformed: {exc}", page=page) from None
-        if ptype == PT_LEAF:
-            node = Node(True, None, None, page, gen, size, data, keys)
-        else:
-            node = Node(False, keys, vals, page, gen, size)
         self.put(node)
         return node
 
@@ -230,7 +261,7 @@ class NodeStore:
 
     def put(self, node: Node) -> None:
         """Cache a clean node."""
-        ref = (node.page, node.gen)
+        ref = node.ref
         if ref not in self.cache:
             self._order.append(ref)
         self.cache[ref] = node
@@ -273,10 +304,10 @@ class BTree:
                 return found
         cache = self.store.cache
         load = self.store.load
-        node = ref if type(ref) is Node else (cache.get(ref) or load(ref))
+        node = ref if isinstance(ref, Node) else (cache.get(ref) or load(ref))
         while not node.leaf:
             ref = node.vals[bisect_right(node.keys, key)]
-            node = ref if type(ref) is Node else (cache.get(ref) or load(ref))
+            node = ref if isinstance(ref, Node) else (cache.get(ref) or load(ref))
         return node.find(key)
 
     def items(self, start: bytes = b"", end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -453,9 +484,9 @@ class BTree:
             node.page, node.gen = page, generation
             write(page, node)
             self.store.put(node)
-        root = self.root
-        self.root = (root.page, root.gen)
-        return self.root, self._depth(), pages
+        ref = self.root.ref
+        self.root = ref
+        return ref, self._depth(), pages
 
     def _depth(self) -> int:
         depth = 0

@@ -22,6 +22,9 @@ import numpy as np
 
 from .kernels.arc import arc_access, new_state
 
+#: A chunk's identity: (file id, chunk index, first page, stored checksum, generation).
+ChunkIdent = tuple[int, int, int, int, int]
+
 #: Default bound of the decoded-chunk cache: 64 MiB.
 DEFAULT_CACHE_SIZE = 64 << 20
 
@@ -38,16 +41,16 @@ class ChunkCache:
         # Room for the resident entries plus as many ghosts, at 4 KiB or more each.
         self.state = new_state(self.capacity, 2 * (self.capacity // 4096) + 64)
         self.evicted = np.zeros(self.state[0].shape[0] + 8, np.int64)
-        self.data: dict[int, tuple[tuple, Any]] = {}
+        self.data: dict[int, tuple[ChunkIdent, Any]] = {}
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(ident: tuple) -> int:
+    def _key(ident: ChunkIdent) -> int:
         return hash(ident) & 0x7FFF_FFFF_FFFF_FFFF
 
-    def get(self, ident: tuple) -> Any:
+    def get(self, ident: ChunkIdent) -> Any:
         """Decoded bytes of a chunk, or None (a miss; the caller decodes and ``put``s)."""
         key = self._key(ident)
         with self._lock:
@@ -59,7 +62,7 @@ class ChunkCache:
             self._access(key, len(found[1]))
             return found[1]
 
-    def put(self, ident: tuple, value: Any) -> None:
+    def put(self, ident: ChunkIdent, value: Any) -> None:
         """Admit a freshly decoded chunk (a no-op for a zero-capacity cache)."""
         if not self.capacity:
             return

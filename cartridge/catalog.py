@@ -37,13 +37,15 @@ from .layout import (
     MAX_METADATA_BYTES,
     MAX_SNAPSHOT_NAME,
     SNAPSHOT_STRUCT,
+    ChunkRecord,
 )
 
-_CHUNK_KEY = struct.Struct(">QQ")
+__all__ = ["Catalog", "ChunkRecord", "Entry", "SnapshotRecord", "chunk_key", "decode_metadata",
+           "encode_metadata", "path_key", "snapshot_key"]
+
 _SNAP_END = bytes([KEY_SNAPSHOT[0] + 1])
 
-#: page, npages, length, stored, codec, flags, checksum, generation (layout.CHUNK)
-ChunkRec = tuple[int, int, int, int, int, int, int, int]
+_CHUNK_KEY = struct.Struct(">QQ")
 
 
 @dataclass(slots=True)
@@ -88,7 +90,7 @@ class Entry:
 _T_NONE, _T_FALSE, _T_TRUE, _T_INT, _T_FLOAT, _T_STR, _T_BYTES = range(7)
 
 
-def encode_metadata(metadata: dict) -> bytes:
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
     """Encode a user-metadata dict; raises :class:`MetadataError` when impossible."""
     if not isinstance(metadata, dict):
         raise MetadataError(f"metadata must be a dict, got {type(metadata).__name__}")
@@ -127,14 +129,14 @@ def encode_metadata(metadata: dict) -> bytes:
     return raw
 
 
-def decode_metadata(raw: bytes) -> dict:
+def decode_metadata(raw: bytes) -> dict[str, Any]:
     """Decode :func:`encode_metadata` output."""
     if not raw:
         return {}
     try:
         (count,) = struct.unpack_from("<H", raw)
         pos = 2
-        out: dict = {}
+        out: dict[str, Any] = {}
         for _ in range(count):
             klen = raw[pos]
             key = raw[pos + 1 : pos + 1 + klen].decode("utf-8", "surrogatepass")
@@ -268,27 +270,27 @@ class Catalog:
 
     # chunks
     def chunks(self, file_id: int, lo: int = 0,
-               hi: int | None = None) -> Iterator[tuple[int, ChunkRec]]:
+               hi: int | None = None) -> Iterator[tuple[int, ChunkRecord]]:
         """``(index, record)`` for chunks ``lo <= index < hi`` of a file."""
         start = chunk_key(file_id, lo)
-        end = chunk_key(file_id, hi if hi is not None else 0)
+        end: bytes | None = chunk_key(file_id, hi if hi is not None else 0)
         if hi is None:
-            end = _prefix_end(end[:9])
+            end = _prefix_end(chunk_key(file_id, 0)[:9])
         for key, raw in self.tree.items(start, end):
             if len(raw) != CHUNK_STRUCT.size:
                 raise CorruptionError(f"chunk record of file {file_id} is malformed")
-            yield _CHUNK_KEY.unpack_from(key, 1)[1], CHUNK_STRUCT.unpack(raw)
+            yield _CHUNK_KEY.unpack_from(key, 1)[1], ChunkRecord.unpack(raw)
 
-    def chunk(self, file_id: int, index: int) -> ChunkRec | None:
+    def chunk(self, file_id: int, index: int) -> ChunkRecord | None:
         """The record of one chunk, or None (a point lookup)."""
         raw = self.tree.get(chunk_key(file_id, index))
         if raw is None:
             return None
         if len(raw) != CHUNK_STRUCT.size:
             raise CorruptionError(f"chunk record of file {file_id} is malformed")
-        return CHUNK_STRUCT.unpack(raw)
+        return ChunkRecord.unpack(raw)
 
-    def put_chunk(self, file_id: int, index: int, rec: ChunkRec) -> None:
+    def put_chunk(self, file_id: int, index: int, rec: ChunkRecord) -> None:
         """Insert or replace a chunk record."""
         self.tree.put(chunk_key(file_id, index), CHUNK_STRUCT.pack(*rec))
 

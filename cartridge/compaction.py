@@ -37,7 +37,7 @@ import numpy as np
 from .arrayformat import ATTRS_INDEX, FLAG_FRAGMENTED, LAYOUT_CONTIGUOUS, decode_desc
 from .catalog import Entry
 from .errors import EncodedDataError, FileExistsError, NotContiguousError
-from .files import entry_policy
+from .filedata import entry_policy
 from .layout import (
     CHUNK_STRUCT,
     ENTRY_ARRAY,

@@ -20,6 +20,13 @@ The cipher is OpenSSL's AES-GCM through the ``cryptography`` package: one
 ``AESGCM`` object per key serves every seal, so a 64 KiB chunk costs about
 10 µs of fixed overhead (pycryptodome's per-message setup cost ~300 µs,
 which made chunked encryption 4x slower than one-piece encryption).
+
+The keys of an open container live in one :class:`KeyRing`: the sealer of
+each key slot the caller's key opens and the slot new pages and chunks are
+sealed under.  A rekey is a transition of the ring (:meth:`KeyRing.add` the
+new key, :meth:`KeyRing.switch` to it, :meth:`KeyRing.drop` the old one),
+which the pager drives together with the key slots on page 0, so the keys
+in memory and the slots on disk change in one place.
 """
 
 from __future__ import annotations
@@ -28,14 +35,26 @@ import functools
 import hashlib
 import os
 import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import AuthenticationError, WrongKeyError
-from .layout import NONCE_SIZE, TAG_SIZE
+from .kernels.checksum import xxh64
+from .layout import (
+    CHECKSUM_SEED,
+    KDF_RAW,
+    KDF_SCRYPT,
+    KEY_SLOT,
+    NONCE_SIZE,
+    TAG_SIZE,
+    sealed_chunk_flags,
+)
 
 #: scrypt cost for new password keys: N = 2**15, r = 8, p = 1 (32 MiB, ~0.1 s).
 #: ``CARTRIDGE_SCRYPT_LOG2N`` lowers it for test suites; the value used is
@@ -163,3 +182,163 @@ class Sealer:
             raise AuthenticationError(
                 f"chunk {index} of file id {file_id} fails authentication (tampered, "
                 "swapped or replayed)") from None
+
+
+# ------------------------------------------------------------------ key slots
+def _slot_checksum(image: bytes) -> int:
+    """XXH64 (seed 0) of bytes 8.. of a KEY_SLOT image."""
+    return int(xxh64(np.frombuffer(image[8:], np.uint8), np.uint64(CHECKSUM_SEED)))
+
+
+@dataclass(frozen=True, slots=True)
+class KeySlot:
+    """One key slot of the file header, decoded (:data:`~cartridge.layout.KEY_SLOT`)."""
+
+    in_use: bool
+    """True when the slot holds a key and its checksum holds."""
+    kdf: int
+    """``KDF_RAW`` (the caller's 32-byte key) or ``KDF_SCRYPT`` (a password)."""
+    log2_n: int
+    """scrypt cost: N = 2**log2_n."""
+    r: int
+    """scrypt block size."""
+    p: int
+    """scrypt parallelism."""
+    epoch: int
+    """Which rekey wrote the slot (0 = create); the highest usable one seals new pages."""
+    salt: bytes
+    """scrypt salt (zero for ``KDF_RAW``)."""
+    key_check: bytes
+    """``SHA-256(b"cartridge key check" + uuid + key)``: recognises the key."""
+
+    @classmethod
+    def decode(cls, image: bytes) -> KeySlot:
+        """Parse a slot's bytes; a slot failing its checksum reads as not in use."""
+        rec = np.frombuffer(image, KEY_SLOT, count=1)[0]
+        ok = int(rec["checksum"]) == _slot_checksum(image)
+        return cls(in_use=ok and bool(rec["in_use"]), kdf=int(rec["kdf"]),
+                   log2_n=int(rec["log2_n"]), r=int(rec["r"]), p=int(rec["p"]),
+                   epoch=int(rec["epoch"]), salt=bytes(rec["salt"]),
+                   key_check=bytes(rec["key_check"]))
+
+    @staticmethod
+    def encode(uuid: bytes, key: bytes | None, password: str | None,
+               epoch: int) -> tuple[bytes, bytes]:
+        """``(slot bytes, key)`` of a new slot for ``key`` or ``password``.
+
+        A password gets a fresh salt and this build's scrypt cost, which the
+        slot records.  With neither, the slot is cleared (all zero but its
+        checksum) and the key returned is ``b""``.
+        """
+        rec = np.zeros((), KEY_SLOT)
+        real = b""
+        if key is not None or password is not None:
+            rec["in_use"] = 1
+            rec["epoch"] = epoch
+            if password is not None:
+                salt = os.urandom(16)
+                real = derive_key(password, salt, SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P)
+                rec["kdf"] = KDF_SCRYPT
+                rec["log2_n"], rec["r"], rec["p"] = SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P
+                rec["salt"] = np.frombuffer(salt, np.uint8)
+            else:
+                assert key is not None
+                real = bytes(key)
+                rec["kdf"] = KDF_RAW
+            rec["key_check"] = np.frombuffer(key_check(uuid, real), np.uint8)
+        image = bytearray(rec.tobytes())
+        struct.pack_into("<Q", image, 0, _slot_checksum(bytes(image)))
+        return bytes(image), real
+
+    def opens(self, uuid: bytes, key: bytes | None, password: str | None) -> bytes | None:
+        """The key this slot recognises from the caller's key or password, or None."""
+        if not self.in_use:
+            return None
+        if self.kdf == KDF_SCRYPT:
+            if password is None:
+                return None
+            k = derive_key(password, self.salt, self.log2_n, self.r, self.p)
+        else:
+            if key is None:
+                return None
+            k = bytes(key)
+        return k if key_check(uuid, k) == self.key_check else None
+
+
+class KeyRing:
+    """The keys of one open encrypted container.
+
+    Holds a :class:`Sealer` for each key slot the caller's key opens and the
+    slot new pages and chunks are sealed under (:attr:`current`).  Pages and
+    chunks name the slot that sealed them, so during a rekey both keys are
+    held: old objects open under the old slot while new ones are sealed
+    under the new.
+
+    Parameters
+    ----------
+    uuid:
+        The container's identity, bound into every seal.
+    keys:
+        The key of each usable slot.
+    current:
+        The slot new pages and chunks are sealed under (one of ``keys``).
+    """
+
+    def __init__(self, uuid: bytes, keys: dict[int, bytes], current: int) -> None:
+        if current not in keys:
+            raise ValueError(f"key slot {current} has no key")
+        self.uuid = uuid
+        self._sealers = {slot: Sealer(k, uuid) for slot, k in keys.items()}
+        self._current = current
+
+    @classmethod
+    def unlock(cls, uuid: bytes, slots: Sequence[KeySlot], key: bytes | None,
+               password: str | None) -> KeyRing | None:
+        """The ring of every slot ``key``/``password`` opens, sealing under the
+        newest (highest epoch) of them; None when it opens none."""
+        keys = {}
+        for idx, slot in enumerate(slots):
+            k = slot.opens(uuid, key, password)
+            if k is not None:
+                keys[idx] = k
+        if not keys:
+            return None
+        return cls(uuid, keys, max(keys, key=lambda i: slots[i].epoch))
+
+    @property
+    def current(self) -> int:
+        """The key slot new pages and chunks are sealed under."""
+        return self._current
+
+    @property
+    def sealer(self) -> Sealer:
+        """The sealer of :attr:`current`."""
+        return self._sealers[self._current]
+
+    @property
+    def chunk_flags(self) -> int:
+        """CHUNK.flags of a chunk sealed now (encrypted, under :attr:`current`)."""
+        return sealed_chunk_flags(self._current)
+
+    def sealer_for(self, slot: int) -> Sealer | None:
+        """The sealer of key slot ``slot``, or None when this ring cannot open it."""
+        return self._sealers.get(slot)
+
+    # rekey: add the new key, switch to it, drop the old one
+    def add(self, slot: int, key: bytes) -> None:
+        """Hold ``key`` for key slot ``slot`` (replacing what the ring held for it)."""
+        if slot == self._current:
+            raise ValueError(f"key slot {slot} is the one in use")
+        self._sealers[slot] = Sealer(key, self.uuid)
+
+    def switch(self, slot: int) -> None:
+        """Seal new pages and chunks under ``slot`` (a slot the ring holds)."""
+        if slot not in self._sealers:
+            raise ValueError(f"key slot {slot} has no key")
+        self._current = slot
+
+    def drop(self, slot: int) -> None:
+        """Forget the key of ``slot`` (never the current one)."""
+        if slot == self._current:
+            raise ValueError(f"key slot {slot} is the one in use")
+        self._sealers.pop(slot, None)

@@ -24,6 +24,8 @@ The container is a sequence of 4096-byte pages:
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -263,6 +265,61 @@ CHUNK = np.dtype(
 )
 
 
+class ChunkRecord(NamedTuple):
+    """One decoded :data:`CHUNK` record: where one chunk of a file lives (FORMAT.md section 8).
+
+    The fields are :data:`CHUNK`'s, in its order, so ``CHUNK_STRUCT.pack(*rec)``
+    and :meth:`pack` write the same bytes.  A plain tuple, so decoding one costs
+    no more than ``struct.unpack``.
+    """
+
+    page: int
+    """First data page; 0 = a hole (no pages, the chunk reads as zeros)."""
+    npages: int
+    """Contiguous data pages holding it, ``ceil(stored / 4096)``."""
+    length: int
+    """Logical bytes of the chunk, at most the container's chunk size."""
+    stored: int
+    """Bytes on disk from :attr:`page` on (after compression and sealing)."""
+    codec: int
+    """``CODEC_*`` the stored bytes are compressed with."""
+    flags: int
+    """Bit 0 :data:`CHUNK_ENCRYPTED`; bit 1 the key slot that sealed it."""
+    checksum: int
+    """XXH64 (seed 0) of the :attr:`stored` bytes as they are on disk."""
+    generation: int
+    """Commit generation that wrote the chunk (bound into its seal's AAD)."""
+
+    @property
+    def encrypted(self) -> bool:
+        """True when the stored bytes are ``nonce || ciphertext || tag``."""
+        return bool(self.flags & CHUNK_ENCRYPTED)
+
+    @property
+    def key_slot(self) -> int:
+        """The key slot whose key sealed the chunk (the flags above bit 0)."""
+        return self.flags >> 1
+
+    @property
+    def end_page(self) -> int:
+        """The page after the chunk's last page."""
+        return self.page + self.npages
+
+    def pack(self) -> bytes:
+        """The record's bytes as stored in the catalog."""
+        return CHUNK_STRUCT.pack(*self)
+
+    @classmethod
+    def unpack(cls, raw: bytes | memoryview) -> ChunkRecord:
+        """Decode a record's bytes (``struct.error`` when not exactly 40 bytes)."""
+        return cls._make(CHUNK_STRUCT.unpack(raw))
+
+
+def sealed_chunk_flags(slot: int) -> int:
+    """CHUNK.flags of a chunk sealed under key slot ``slot``."""
+    return CHUNK_ENCRYPTED | slot << 1
+
+
 #: A named snapshot: the catalog tree of one committed generation, kept with
 #: every page it reaches until the snapshot is deleted.
 SNAPSHOT = np.dtype(
@@ -279,6 +336,19 @@ SNAPSHOT = np.dtype(
     ]
 )
 MAX_SNAPSHOT_NAME = 255
+
+
+def fields_of(dtype: np.dtype) -> Mapping[str, tuple[Any, ...]]:
+    """``dtype.fields`` of a structured dtype: ``name -> (field dtype, offset[, title])``."""
+    fields = dtype.fields
+    if fields is None:
+        raise ValueError(f"{dtype} is not a structured dtype")
+    return fields
+
+
+def field_offset(dtype: np.dtype, name: str) -> int:
+    """Byte offset of field ``name`` in the structured ``dtype``."""
+    return int(fields_of(dtype)[name][1])
 
 
 def struct_of(dtype: np.dtype) -> struct.Struct:
@@ -301,8 +371,8 @@ def struct_of(dtype: np.dtype) -> struct.Struct:
     }
     fmt = "<"
     offset = 0
-    for name in dtype.names:
-        field, field_offset = dtype.fields[name][:2]
+    for name in dtype.names or ():
+        field, field_offset = fields_of(dtype)[name][:2]
         if field_offset != offset:
             raise ValueError(f"field {name} of {dtype} is not packed")
         if field.subdtype is not None:
@@ -321,4 +391,5 @@ PAGE_HEADER_STRUCT = struct_of(PAGE_HEADER)
 PAGE_REF_STRUCT = struct_of(PAGE_REF)
 ENTRY_STRUCT = struct_of(ENTRY)
 CHUNK_STRUCT = struct_of(CHUNK)
+assert ChunkRecord._fields == CHUNK.names
 SNAPSHOT_STRUCT = struct_of(SNAPSHOT)

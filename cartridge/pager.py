@@ -26,6 +26,12 @@ unwritten the meta page is rejected as torn and the previous commit is used.
 This halves the fsyncs of a small durable commit (a metadata-only update such
 as writing a 1 KiB file, which is stored inline) without weakening the rule
 that a durable commit never depends on a page that might not be on disk.
+
+Encrypted containers: the pager holds the :class:`~cartridge.crypto.KeyRing`
+(:attr:`Pager.keyring`) and owns the key slots on page 0.  A rekey goes
+through :meth:`Pager.begin_rekey`, :meth:`Pager.abort_rekey` and
+:meth:`Pager.finish_rekey`, which change the slots on disk and the ring in
+memory together.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .crypto import SCRYPT_LOG2N, SCRYPT_P, SCRYPT_R, Sealer, derive_key, key_check
+from .crypto import KeyRing, KeySlot
 from .errors import CorruptionError, FormatError, WrongKeyError
 from .kernels.checksum import xxh64
 from .layout import (
@@ -51,8 +57,6 @@ from .layout import (
     HEADER_ENCRYPTED,
     HEADER_FIXED,
     HEADER_SIZE,
-    KDF_RAW,
-    KDF_SCRYPT,
     KEY_SLOT,
     KEY_SLOT_OFFSETS,
     MAGIC,
@@ -74,6 +78,9 @@ _ZERO_PAGE = bytes(PAGE_SIZE)
 _FLAGS_AT = struct.Struct("<H")
 #: Data writes at least this long go through pwrite instead of the mapping.
 _PWRITE_MIN = 16 * PAGE_SIZE
+
+#: Bytes a data write accepts.
+BytesLike = bytes | bytearray | memoryview
 
 
 def checksum(data: np.ndarray) -> int:
@@ -101,28 +108,8 @@ class FileHeader:
     """Default compression policy for new files (``CODEC_*``/``POLICY_AUTO``)."""
     level: int = 0
     """Its level (0 = the codec's default)."""
-    slots: tuple = ()
-    """Decoded key slots (dicts), encrypted containers only."""
-
-
-def _key_slot(password: str | None, key: bytes | None, uuid: bytes, epoch: int) -> tuple[
-        np.ndarray, bytes]:
-    """A filled KEY_SLOT record and the key it recognises."""
-    slot = np.zeros((), KEY_SLOT)
-    slot["in_use"] = 1
-    slot["epoch"] = epoch
-    if password is not None:
-        salt = os.urandom(16)
-        key = derive_key(password, salt, SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P)
-        slot["kdf"] = KDF_SCRYPT
-        slot["log2_n"], slot["r"], slot["p"] = SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P
-        slot["salt"] = np.frombuffer(salt, np.uint8)
-    else:
-        slot["kdf"] = KDF_RAW
-    slot["key_check"] = np.frombuffer(key_check(uuid, key), np.uint8)
-    raw = bytearray(slot.tobytes())
-    _GEN_AT.pack_into(raw, 0, checksum(np.frombuffer(bytes(raw[8:]), np.uint8)))
-    return np.frombuffer(bytes(raw), KEY_SLOT)[0], key
+    slots: tuple[KeySlot, ...] = ()
+    """Decoded key slots, encrypted containers only."""
 
 
 class Pager:
@@ -135,10 +122,10 @@ class Pager:
         self.rejected_newer: list[str] = []
         #: Whether the last :meth:`commit` got as far as writing its meta page.
         self.meta_written = False
-        #: Sealers by key slot, for the slots the caller's key opens.
-        self.sealers: dict[int, Sealer] = {}
-        #: The key slot new pages are sealed under.
-        self.slot = 0
+        #: The keys of an encrypted container (None for a plain one).
+        self.keyring: KeyRing | None = None
+        #: The slot sealing before :meth:`begin_rekey`, until the rekey ends.
+        self._rekey_from: int | None = None
         if self.header.encrypted:
             self.unlock(key, password)
         elif key is not None or password is not None:
@@ -154,48 +141,78 @@ class Pager:
         if key is None and password is None:
             raise WrongKeyError(f"{self.mf.path!r} is encrypted: pass key= or password= "
                                 "(cart: --password, --key-file or $CARTRIDGE_PASSWORD)")
-        self.sealers = {}
-        for idx, slot in enumerate(self.header.slots):
-            if not slot["in_use"]:
-                continue
-            if slot["kdf"] == KDF_SCRYPT:
-                if password is None:
-                    continue
-                k = derive_key(password, slot["salt"], slot["log2_n"], slot["r"], slot["p"])
-            else:
-                if key is None:
-                    continue
-                k = bytes(key)
-            if key_check(self.header.uuid, k) == slot["key_check"]:
-                self.sealers[idx] = Sealer(k, self.header.uuid)
-        if not self.sealers:
+        keyring = KeyRing.unlock(self.header.uuid, self.header.slots, key, password)
+        if keyring is None:
             raise WrongKeyError(f"wrong key or password for {self.mf.path!r}")
-        self.slot = max(self.sealers, key=lambda i: self.header.slots[i]["epoch"])
+        self.keyring = keyring
 
-    def write_key_slot(self, index: int, key: bytes | None, password: str | None,
-                       epoch: int) -> bytes:
+    def _write_key_slot(self, index: int, key: bytes | None, password: str | None,
+                        epoch: int) -> bytes:
         """Fill key slot ``index`` of page 0 (or clear it when both are None) and sync.
 
         Touches only that slot's 72 bytes (its own sector, its own checksum).
         Returns the key the slot recognises (b"" when cleared).
         """
         off = KEY_SLOT_OFFSETS[index]
-        if key is None and password is None:
-            rec, real = np.zeros((), KEY_SLOT), b""
-            raw = bytearray(rec.tobytes())
-            _GEN_AT.pack_into(raw, 0, checksum(np.frombuffer(bytes(raw[8:]), np.uint8)))
-            image = bytes(raw)
-        else:
-            rec, real = _key_slot(password, key, self.header.uuid, epoch)
-            image = rec.tobytes()
+        image, real = KeySlot.encode(self.header.uuid, key, password, epoch)
         self.mf.buf[off : off + KEY_SLOT.itemsize] = np.frombuffer(image, np.uint8)
         self.mf.sync()
         self.header = self._read_file_header()
         return real
 
-    def sealer(self) -> Sealer | None:
-        """The sealer new pages and chunks are written with (None: plain container)."""
-        return self.sealers.get(self.slot) if self.header.encrypted else None
+    def _require_keyring(self) -> KeyRing:
+        if self.keyring is None:
+            raise FormatError(f"{self.mf.path!r} is not encrypted; rekey needs an "
+                              "encrypted container")
+        return self.keyring
+
+    # ------------------------------------------------------------------ rekey
+    def begin_rekey(self, key: bytes | None, password: str | None) -> None:
+        """Start sealing under a new key: the first step of a rekey.
+
+        Writes ``key``/``password`` into the spare key slot of page 0 (synced;
+        one epoch above the slot in use), adds it to the key ring and seals
+        every page and chunk written from now on under it.  Objects sealed
+        under the old slot still open.  Follow with :meth:`finish_rekey` once
+        a commit no longer reaches anything sealed under the old slot, or
+        :meth:`abort_rekey`.
+        """
+        keyring = self._require_keyring()
+        if self._rekey_from is not None:
+            raise RuntimeError("a rekey is already in progress")
+        old = keyring.current
+        new = 1 - old
+        epoch = self.header.slots[old].epoch + 1
+        keyring.add(new, self._write_key_slot(new, key, password, epoch))
+        keyring.switch(new)
+        self._rekey_from = old
+
+    def abort_rekey(self) -> None:
+        """Go back to sealing under the old key and forget the new one.
+
+        The new key stays in its slot on page 0 but opens nothing: every
+        commit reachable on disk is sealed under the old slot.
+        """
+        keyring = self._require_keyring()
+        old, self._rekey_from = self._rekey_from, None
+        if old is None:
+            return
+        new = keyring.current
+        keyring.switch(old)
+        keyring.drop(new)
+
+    def finish_rekey(self) -> None:
+        """End a rekey: clear the old key slot on page 0 and forget its key.
+
+        Call only when both meta pages (and so everything reachable) are
+        sealed under the new slot.
+        """
+        keyring = self._require_keyring()
+        old, self._rekey_from = self._rekey_from, None
+        if old is None:
+            raise RuntimeError("no rekey is in progress")
+        self._write_key_slot(old, None, None, 0)
+        keyring.drop(old)
 
     # ------------------------------------------------------------------ create
     @staticmethod
@@ -228,13 +245,13 @@ class Pager:
         head["codec"] = codec
         head["level"] = level
         page0 = np.zeros(PAGE_SIZE, np.uint8)
-        sealer = None
+        keyring = None
         if key is not None or password is not None:
             head["flags"] = HEADER_ENCRYPTED
-            slot, real_key = _key_slot(password, key, uuid, 0)
+            image, real_key = KeySlot.encode(uuid, key, password, 0)
             page0[KEY_SLOT_OFFSETS[0] : KEY_SLOT_OFFSETS[0] + KEY_SLOT.itemsize] = (
-                np.frombuffer(slot.tobytes(), np.uint8))
-            sealer = Sealer(real_key, uuid)
+                np.frombuffer(image, np.uint8))
+            keyring = KeyRing(uuid, {0: real_key}, 0)
         page0[: FILE_HEADER.itemsize] = np.frombuffer(head.tobytes(), np.uint8)
         page0[8:16] = np.frombuffer(
             np.uint64(checksum(page0[16:HEADER_FIXED])).tobytes(), np.uint8
@@ -242,8 +259,7 @@ class Pager:
         mf.buf[:PAGE_SIZE] = page0
         pager = Pager.__new__(Pager)
         pager.mf = mf
-        pager.sealers = {0: sealer} if sealer else {}
-        pager.slot = 0
+        pager.keyring = keyring
         words = np.zeros(FM_WORDS, np.uint64)
         words[0] = 0b1111  # pages 0-3 used
         pager.write_headed(3, PT_FREEMAP, 1, FM_WORDS, words.view(np.uint8))
@@ -287,17 +303,9 @@ class Pager:
         chunk = int(raw["chunk_size"])
         if chunk % PAGE_SIZE or chunk == 0 or chunk > 1 << 24:
             raise FormatError(f"{mf.path!r} has an invalid chunk size {chunk}")
-        slots = []
         encrypted = bool(int(raw["flags"]) & HEADER_ENCRYPTED)
-        if encrypted:
-            for off in KEY_SLOT_OFFSETS:
-                rec = np.frombuffer(mf.view[off : off + KEY_SLOT.itemsize], KEY_SLOT)[0]
-                ok = int(rec["checksum"]) == checksum(mf.buf[off + 8 : off + KEY_SLOT.itemsize])
-                slots.append({
-                    "in_use": ok and bool(rec["in_use"]), "kdf": int(rec["kdf"]),
-                    "log2_n": int(rec["log2_n"]), "r": int(rec["r"]), "p": int(rec["p"]),
-                    "epoch": int(rec["epoch"]), "salt": bytes(rec["salt"]),
-                    "key_check": bytes(rec["key_check"])})
+        slots = [KeySlot.decode(bytes(mf.view[off : off + KEY_SLOT.itemsize]))
+                 for off in KEY_SLOT_OFFSETS] if encrypted else []
         return FileHeader(
             version=int(raw["version"]),
             chunk_size=chunk,
@@ -352,7 +360,7 @@ class Pager:
         """
         tail = bytes(image[8:HEADER_SIZE])
         slot = _FLAGS_AT.unpack_from(tail, 18)[0]
-        sealer = self.sealers.get(slot)
+        sealer = self.keyring.sealer_for(slot) if self.keyring is not None else None
         if sealer is None:
             raise WrongKeyError(
                 f"{self.mf.path!r}: page {page} is sealed under key slot {slot}, which the "
@@ -420,8 +428,8 @@ class Pager:
         if not 1 <= page < self.npages:
             raise ValueError(f"page {page} is outside the mapped container")
         off = page * PAGE_SIZE
-        sealer = self.sealers.get(self.slot)
-        if sealer is None:
+        keyring = self.keyring
+        if keyring is None:
             # Built in place: no committed tree reaches a page being written.
             view = self.mf.view
             end = off + HEADER_SIZE + len(raw)
@@ -433,8 +441,9 @@ class Pager:
             return
         image = bytearray(PAGE_SIZE)
         image[HEADER_SIZE : HEADER_SIZE + len(raw)] = raw
-        PAGE_HEADER_STRUCT.pack_into(image, 0, 0, page, generation, ptype, self.slot, count)
-        ct, nonce, tag = sealer.seal_page(bytes(image[8:HEADER_SIZE]),
+        PAGE_HEADER_STRUCT.pack_into(image, 0, 0, page, generation, ptype, keyring.current,
+                                     count)
+        ct, nonce, tag = keyring.sealer.seal_page(bytes(image[8:HEADER_SIZE]),
                                           bytes(image[HEADER_SIZE:BODY_END]))
         image[HEADER_SIZE:BODY_END] = ct
         image[BODY_END : BODY_END + NONCE_SIZE] = nonce
@@ -454,7 +463,7 @@ class Pager:
         off = page * PAGE_SIZE
         return self.mf.buf[off : off + nbytes]
 
-    def write_data(self, page: int, data: memoryview | bytes) -> None:
+    def write_data(self, page: int, data: BytesLike) -> None:
         """Copy raw bytes into data pages starting at ``page``."""
         n = len(data)
         self._bounds(page, max(1, -(-n // PAGE_SIZE)))
@@ -479,9 +488,9 @@ class Pager:
         """
         if slot >= self.npages:
             return 0, None, f"meta page {slot} is missing (file too short)"
-        raw = np.frombuffer(bytes(self.mf.view[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]),
-                            np.uint8)
-        stored, page_no, gen, typ, _flags, _count = PAGE_HEADER_STRUCT.unpack_from(raw, 0)
+        image = bytes(self.mf.view[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE])
+        raw = np.frombuffer(image, np.uint8)
+        stored, page_no, gen, typ, _flags, _count = PAGE_HEADER_STRUCT.unpack_from(image, 0)
         if stored != checksum(raw[8:]):
             return gen, None, f"meta page {slot} fails its checksum"
         if page_no != slot or typ != PT_META:
@@ -574,12 +583,13 @@ class Pager:
         ``verify()`` reports it.
         """
         best: tuple[int, np.ndarray] | None = None
-        problems = []
+        problems: list[str] = []
         gens: list[int] = []
         rejected = []
         for slot in (1, 2):
             gen, meta, problem = self.read_meta_slot(slot)
             if meta is None:
+                problem = problem or f"meta page {slot} is invalid"
                 problems.append(problem)
                 gens.append(gen)
                 if "torn single-sync" in problem:

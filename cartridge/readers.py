@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import LockedError, LockingUnsupportedError
+from .layout import field_offset
 
 LOCK_MAGIC = b"CARTLOCK"
 LOCK_VERSION = 1
@@ -70,7 +71,7 @@ def _fence() -> None:
 
 _PIN = struct.Struct("<Qq")  # generation, since_ns: consecutive fields of SLOT
 _GEN = struct.Struct("<Q")
-assert SLOT.fields["since_ns"][1] == SLOT.fields["generation"][1] + 8
+assert field_offset(SLOT, "since_ns") == field_offset(SLOT, "generation") + 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ class ReaderTable:
                     "container while you read it"
                 ) from None
             self.slot = slot
-            self._pin_at = SLOTS_OFFSET + slot * SLOT.itemsize + SLOT.fields["generation"][1]
+            self._pin_at = SLOTS_OFFSET + slot * SLOT.itemsize + field_offset(SLOT, "generation")
             self.slots[slot] = (os.getpid(), 0, 0, 0)
             return
         raise LockedError(f"all {NSLOTS} reader slots of {self.path!r} are in use")

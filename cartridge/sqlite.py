@@ -69,7 +69,7 @@ from . import paths
 from .container import Cartridge
 from .container import open as open_container
 from .errors import CorruptionError, LockedError, NotFoundError
-from .files import plain_chunk
+from .filedata import plain_chunk
 from .layout import ENTRY_INLINE, KIND_FILE, PAGE_SIZE
 from .pager import checksum
 

@@ -47,7 +47,7 @@ from .errors import (
     NotFoundError,
     SnapshotNotFoundError,
 )
-from .files import FileData, entry_policy
+from .filedata import FileData, entry_policy
 from .layout import (
     CODEC_NAMES,
     ENTRY_ARRAY,

@@ -25,6 +25,7 @@ Problems are collected, not raised, so one report names every damaged page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,11 +34,10 @@ from . import paths
 from .allocator import Allocator
 from .arraydata import array_chunk_problem, array_entry_problem
 from .btree import NodeStore
-from .catalog import Entry, decode_metadata
+from .catalog import ChunkRecord, Entry, decode_metadata
 from .errors import CartridgeError
-from .files import decode_chunk, plain_chunk
+from .filedata import decode_chunk, plain_chunk
 from .layout import (
-    CHUNK_ENCRYPTED,
     CHUNK_STRUCT,
     CODEC_NONE,
     CODEC_ZSTD,
@@ -54,6 +54,14 @@ from .layout import (
     SNAPSHOT_STRUCT,
 )
 from .pager import Pager, checksum
+
+#: ``claim(first page, count, what)``: mark pages as reached by ``what``;
+#: False (with a problem recorded) when they cannot belong to it.
+Claim = Callable[[int, int, str], bool]
+#: A chunk record found in the tree: (file id, chunk index, record).
+ChunkCell = tuple[int, int, ChunkRecord]
+#: A snapshot record found in the tree: (name, SNAPSHOT fields).
+SnapshotCell = tuple[str, tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +109,8 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
         return True
 
     entries: dict[str, Entry] = {}
-    chunks: list[tuple[int, int, tuple]] = []
-    snapshots: list[tuple[str, tuple]] = []
+    chunks: list[ChunkCell] = []
+    snapshots: list[SnapshotCell] = []
     root_page = int(meta["root"]["page"])
     if root_page:
         _walk_tree(pager, store, (root_page, int(meta["root"]["generation"])), generation,
@@ -130,7 +138,8 @@ def verify(pager: Pager, store: NodeStore, meta: np.ndarray, generation: int,
     )
 
 
-def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: dict,
+def _check_entries(entries: dict[str, Entry], chunks: list[ChunkCell],
+                   pager: Pager, claim: Claim, counters: dict[str, int],
                    data: bool, meta: np.ndarray | None, counts: bool) -> list[str]:
     """Steps 2 and 3 of the module docstring for one tree's cells."""
     problems: list[str] = []
@@ -162,14 +171,16 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
         parent = paths.parent(path)
         if parent != "/" and (parent not in entries or entries[parent].kind != KIND_DIR):
             problems.append(f"{path}: parent directory {parent} is missing")
-    if counts and (files != int(meta["file_count"]) or dirs != int(meta["dir_count"])):
+    if counts and meta is not None and (files != int(meta["file_count"])
+                                        or dirs != int(meta["dir_count"])):
         problems.append(f"meta page counts {int(meta['file_count'])} files and "
                         f"{int(meta['dir_count'])} dirs; the catalog holds {files} and {dirs}")
 
     # chunks
     chunk_size = pager.header.chunk_size
     for fid, idx, rec in chunks:
-        page, npages, length, stored, codec, flags, stored_sum, _gen = rec
+        page, npages, length, stored, codec = rec.page, rec.npages, rec.length, rec.stored, \
+            rec.codec
         owner_entry = live.get(fid)
         where = f"chunk {idx} of file id {fid}"
         if owner_entry is None:
@@ -187,17 +198,17 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
             continue
         if npages != -(-stored // PAGE_SIZE):
             problems.append(f"{where}: {npages} pages for {stored} stored bytes")
-        if codec > CODEC_ZSTD or (codec == CODEC_NONE and not flags & CHUNK_ENCRYPTED
+        if codec > CODEC_ZSTD or (codec == CODEC_NONE and not rec.encrypted
                                   and stored != length):
             problems.append(f"{where}: codec {codec} with {stored} stored bytes for {length}")
-        if bool(flags & CHUNK_ENCRYPTED) != pager.encrypted:
+        if rec.encrypted != pager.encrypted:
             problems.append(f"{where}: encryption flag does not match the container")
         if not claim(page, npages, where):
             continue
         if data:
             got = checksum(pager.data_array(page, stored))
             counters["data"] += stored
-            if got != stored_sum:
+            if got != rec.checksum:
                 problems.append(f"{where} (data pages {page}..{page + npages - 1}) fails its "
                                 "checksum")
             elif not plain_chunk(rec):
@@ -208,8 +219,8 @@ def _check_entries(entries: dict, chunks: list, pager: Pager, claim, counters: d
     return problems
 
 
-def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarray, claim,
-                    problems: list[str], counters: dict) -> np.ndarray:
+def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarray,
+                    claim: Claim, problems: list[str], counters: dict[str, int]) -> np.ndarray:
     """Steps 4 and 5: structures of the free map itself, pending runs, leaks.
 
     Returns the pages inside pending-free runs (what snapshots may hold).
@@ -246,9 +257,9 @@ def _check_free_map(pager: Pager, meta: np.ndarray, total: int, owner: np.ndarra
     return held
 
 
-def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total: int,
-                    live: np.ndarray, pending: np.ndarray | None, problems: list[str],
-                    counters: dict, data: bool) -> None:
+def _check_snapshot(name: str, rec: tuple[int, ...], pager: Pager, store: NodeStore,
+                    total: int, live: np.ndarray, pending: np.ndarray | None,
+                    problems: list[str], counters: dict[str, int], data: bool) -> None:
     """Step 6: one snapshot's tree, and that its pages are still kept."""
     page, gen, _depth, _r, sgen, _created, _files, _dirs, _nfid = rec
     seen = np.zeros(total, bool)
@@ -271,7 +282,7 @@ def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total
         return True
 
     entries: dict[str, Entry] = {}
-    chunks: list[tuple[int, int, tuple]] = []
+    chunks: list[ChunkCell] = []
     if page:
         _walk_tree(pager, store, (page, gen), sgen, claim, mine, entries, chunks, counters,
                    [])
@@ -280,10 +291,11 @@ def _check_snapshot(name: str, rec: tuple, pager: Pager, store: NodeStore, total
 
 
 def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation: int,
-               claim, problems: list[str], entries: dict, chunks: list, counters: dict,
-               snapshots: list) -> None:
+               claim: Claim, problems: list[str], entries: dict[str, Entry],
+               chunks: list[ChunkCell], counters: dict[str, int],
+               snapshots: list[SnapshotCell]) -> None:
     leaf_depths: set[int] = set()
-    todo = [(root, 0, b"", None)]
+    todo: list[tuple[tuple[int, int], int, bytes, bytes | None]] = [(root, 0, b"", None)]
     while todo:
         ref, depth, lo, hi = todo.pop()
         page, gen = ref
@@ -320,8 +332,9 @@ def _walk_tree(pager: Pager, store: NodeStore, root: tuple[int, int], generation
         problems.append(f"B+tree leaves at different depths {sorted(leaf_depths)}")
 
 
-def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries: dict,
-                chunks: list, snapshots: list) -> None:
+def _check_cell(page: int, key: bytes, val: bytes, problems: list[str],
+                entries: dict[str, Entry], chunks: list[ChunkCell],
+                snapshots: list[SnapshotCell]) -> None:
     if len(key) + len(val) > MAX_CELL:
         problems.append(f"B+tree page {page}: cell {key[1:60]!r} is {len(key) + len(val)} "
                         f"bytes, over the {MAX_CELL}-byte limit")
@@ -336,7 +349,7 @@ def _check_cell(page: int, key: bytes, val: bytes, problems: list[str], entries:
     elif key[:1] == KEY_CHUNK and len(key) == 17 and len(val) == CHUNK_STRUCT.size:
         fid = int.from_bytes(key[1:9], "big")
         idx = int.from_bytes(key[9:17], "big")
-        chunks.append((fid, idx, CHUNK_STRUCT.unpack(val)))
+        chunks.append((fid, idx, ChunkRecord.unpack(val)))
     elif key[:1] == KEY_SNAPSHOT and len(val) == SNAPSHOT_STRUCT.size and len(key) > 1:
         snapshots.append((key[1:].decode("utf-8", "replace"), SNAPSHOT_STRUCT.unpack(val)))
     else:

@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+
 from cartridge.kernels.arc import B1, B2, T1, T2, ArcRef, arc_access, list_keys, new_state
 
 STEPS = int(os.environ.get("CARTRIDGE_ARC_STEPS", "4000"))

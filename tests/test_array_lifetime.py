@@ -16,9 +16,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from cartridge.kernels import bitmap as kb
 
 import cartridge
+from cartridge.kernels import bitmap as kb
 
 N = 64 * 1024  # float64 elements: 512 KiB, 128 pages
 

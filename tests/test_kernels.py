@@ -16,12 +16,12 @@ import numba
 import numpy as np
 import pytest
 import xxhash
-from cartridge.kernels import bitmap, checksum
-from cartridge.kernels import btree as kbtree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cartridge
+from cartridge.kernels import bitmap, checksum
+from cartridge.kernels import btree as kbtree
 
 MAX64 = 2**64 - 1
 ONES = np.uint64(MAX64)

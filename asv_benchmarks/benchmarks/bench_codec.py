@@ -16,9 +16,9 @@ import tempfile
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "numba-cache"))
 
 import numpy as np  # noqa: E402
-from cartridge.kernels.arc import arc_access, new_state  # noqa: E402
 
 import cartridge  # noqa: E402
+from cartridge.kernels.arc import arc_access, new_state  # noqa: E402
 
 KEY = bytes(range(32))
 MODES = {"lz4": ("lz4", None), "zstd": ("zstd", None), "aes": (None, KEY),

@@ -247,7 +247,8 @@ class ArcRef:
         self.c = capacity
         self.n = max(4, int(max_entries))
         self.p = 0
-        self.lists = {w: OrderedDict() for w in (T1, T2, B1, B2)}  # key -> size, LRU first
+        # key -> size, LRU first
+        self.lists: dict[int, OrderedDict[int, int]] = {w: OrderedDict() for w in (T1, T2, B1, B2)}
 
     def nbytes(self, w: int) -> int:
         """Bytes in list ``w``."""
@@ -271,7 +272,8 @@ class ArcRef:
 
     def access(self, key: int, size: int) -> tuple[bool, list[int]]:
         """Record an access; return ``(hit, evicted resident keys)``."""
-        c, L, ev = self.c, self.lists, []
+        c, L = self.c, self.lists
+        ev: list[int] = []
         w = self._where(key)
         if w in (T1, T2):
             L[T2][key] = L[w].pop(key)
