@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,18 +36,20 @@ from typing import Any
 import numpy as np
 
 from .arrayformat import ATTRS_INDEX, FLAG_FRAGMENTED, LAYOUT_CONTIGUOUS, decode_desc
-from .catalog import Entry
+from .catalog import Catalog, Entry
 from .errors import EncodedDataError, FileExistsError, NotContiguousError
 from .filedata import entry_policy
 from .layout import (
-    CHUNK_STRUCT,
     ENTRY_ARRAY,
     FM_BITS,
     KEY_CHUNK,
     KEY_PATH,
     PAGE_SIZE,
+    ChunkRecord,
 )
 from .txn import ReadTxn, WriteTxn
+
+_CHUNK_KEY = struct.Struct(">QQ")  # file id, chunk index after the 0x20 key prefix
 
 #: Signature of progress callbacks: ``callback(done, total)`` in pages (compact)
 #: or bytes (copy).
@@ -125,7 +128,7 @@ def _compact_step(txn: WriteTxn, budget: int | None) -> tuple[int, int]:
     if tail_used == 0:
         return 0, 0
     nodes: list[bytes] = []
-    chunks: list[tuple[bytes, tuple]] = []
+    chunks: list[tuple[bytes, ChunkRecord]] = []
     viewable: set[int] = set()
     store = txn.env.nodes
     # A page a snapshot reaches stays where it is whatever we do: moving
@@ -150,46 +153,41 @@ def _compact_step(txn: WriteTxn, budget: int | None) -> tuple[int, int]:
                 if key[:1] == KEY_PATH and not encrypted and _viewable(val):
                     viewable.add(Entry.decode(val).file_id)
                 if key[:1] == KEY_CHUNK:
-                    rec = CHUNK_STRUCT.unpack(val)
-                    if rec[0] and rec[0] + rec[1] > boundary and rec[7] > newest_snap:
+                    rec = ChunkRecord.unpack(val)
+                    if rec.page and rec.end_page > boundary and rec.generation > newest_snap:
                         chunks.append((key, rec))
 
     txn.tree.walk(visit)
     moved = 0
+    data = txn.data
     extents = _viewable_extents(txn.catalog, chunks, viewable)
     for fid, recs in extents.items():
         if budget is not None and moved >= budget:
             break
-        # A viewable array is one page run (FORMAT.md 12.3): move it whole.
-        first = min(rec[0] for _idx, rec in recs)
-        npages = max(rec[0] + rec[1] for _idx, rec in recs) - first
+        # A viewable array is one page run (FORMAT.md 12.3): move it whole,
+        # with one copy of the run, then repoint every record into it.
+        first = min(rec.page for _idx, rec in recs)
+        npages = max(rec.end_page for _idx, rec in recs) - first
         new = alloc.alloc_below(npages, first)
         if new is None:
             continue
         pager.write_data(new, pager.data(first, npages))
         for idx, rec in recs:
-            # The record keeps its generation: it is in an encrypted chunk's
-            # associated data, and as a birth it is only ever too old (safe).
-            txn.catalog.put_chunk(fid, idx, (new + rec[0] - first, *rec[1:]))
-            alloc.free(rec[0], rec[1], rec[7])
+            data.move_chunk(fid, idx, rec, new + rec.page - first, copy=False)
         txn.mark_dirty(wrote_data=True)
         moved += npages
     for key, rec in chunks:
         if budget is not None and moved >= budget:
             break
-        if int.from_bytes(key[1:9], "big") in extents:
+        fid, idx = _CHUNK_KEY.unpack_from(key, 1)
+        if fid in extents:
             continue
-        page, npages = rec[0], rec[1]
-        new = alloc.alloc_below(npages, page)
+        new = alloc.alloc_below(rec.npages, rec.page)
         if new is None:
             continue
-        pager.write_data(new, pager.data(page, npages)[: rec[3]])
-        fid = int.from_bytes(key[1:9], "big")
-        idx = int.from_bytes(key[9:17], "big")
-        txn.catalog.put_chunk(fid, idx, (new, *rec[1:]))  # generation kept: see above
-        alloc.free(page, npages, rec[7])
+        data.move_chunk(fid, idx, rec, new)  # checksum and generation kept
         txn.mark_dirty(wrote_data=True)
-        moved += npages
+        moved += rec.npages
     for key in nodes:
         if budget is not None and moved >= budget:
             break
@@ -323,18 +321,18 @@ def _viewable(value: bytes) -> bool:
     return desc.layout == LAYOUT_CONTIGUOUS and not desc.flags & FLAG_FRAGMENTED
 
 
-def _viewable_extents(cat: Any, chunks: list[tuple[bytes, tuple]],
-                      viewable: set[int]) -> dict[int, list]:
+def _viewable_extents(cat: Catalog, chunks: list[tuple[bytes, ChunkRecord]],
+                      viewable: set[int]) -> dict[int, list[tuple[int, ChunkRecord]]]:
     """Data chunks of contiguous, unfragmented arrays among ``chunks``, by file id.
 
     Such an array's chunks must stay one page run (a view maps it as one
     array), so compaction moves all of them together or none.  Returns every
     data chunk record of each such file (not only the ones past the boundary).
     """
-    fids = {int.from_bytes(key[1:9], "big") for key, _rec in chunks} & viewable
-    out: dict[int, list] = {}
+    fids = {_CHUNK_KEY.unpack_from(key, 1)[0] for key, _rec in chunks} & viewable
+    out: dict[int, list[tuple[int, ChunkRecord]]] = {}
     for fid in fids:
-        recs = [(idx, rec) for idx, rec in cat.chunks(fid, 0, ATTRS_INDEX) if rec[0]]
+        recs = [(idx, rec) for idx, rec in cat.chunks(fid, 0, ATTRS_INDEX) if rec.page]
         if recs and fid in viewable:
             out[fid] = recs
     return out

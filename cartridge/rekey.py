@@ -1,7 +1,9 @@
 """Rekey: re-encrypt an encrypted container under a new key or password.
 
 Crash safety comes from the two key slots of the file header and from
-shadow paging.  The new key goes into the unused slot first; every catalog
+shadow paging; the key ring (``crypto.KeyRing``, driven through the pager's
+``begin_rekey``/``abort_rekey``/``finish_rekey``) owns the keys.  The new key
+goes into the unused slot first; every catalog
 node, free-map page and chunk is then rewritten under it into free pages,
 and one commit switches to them.  A crash before that commit leaves the
 container under the old key (the new one is refused); after it, under the
@@ -15,7 +17,7 @@ import struct
 
 from .crypto import check_key_arg
 from .errors import FormatError
-from .layout import CHUNK_STRUCT, KEY_CHUNK
+from .layout import CHUNK_STRUCT, KEY_CHUNK, ChunkRecord
 from .txn import WriteTxn
 
 __all__ = ["rekey"]
@@ -43,16 +45,15 @@ def rekey(txn: WriteTxn, new_key: bytes | str | None = None,
         raise ValueError("give new_key= or new_password=")
     txn.commit()
     txn.commit_always()  # both meta pages now sealed under the old slot
-    keys = pager.keys
-    keys.stage(new_key, new_password)
+    pager.begin_rekey(new_key, new_password)
     try:
         _reseal_everything(txn)
         txn.commit()
     except BaseException:
-        keys.abandon()
+        pager.abort_rekey()
         raise
     txn.commit_always()  # the older meta page too: nothing left under the old slot
-    keys.retire()
+    pager.finish_rekey()
 
 
 def _reseal_everything(txn: WriteTxn) -> None:
@@ -61,8 +62,8 @@ def _reseal_everything(txn: WriteTxn) -> None:
     tree, data = txn.tree, txn.data
     for key, val in list(tree.items()):
         if key[:1] == KEY_CHUNK and len(val) == CHUNK_STRUCT.size:
-            rec = CHUNK_STRUCT.unpack(val)
-            if rec[0]:
+            rec = ChunkRecord.unpack(val)
+            if rec.page:
                 fid, idx = struct.unpack_from(">QQ", key, 1)
                 data.reseal(fid, idx, rec, gen)
                 continue

@@ -30,7 +30,7 @@ import numpy as np
 from .btree import BTree, NodeStore
 from .catalog import SnapshotRecord, snapshot_key
 from .errors import SnapshotExistsError
-from .layout import CHUNK_STRUCT, KEY_CHUNK, KEY_PATH, PAGE_SIZE
+from .layout import KEY_CHUNK, KEY_PATH, PAGE_SIZE, ChunkRecord
 from .txn import ReadTxn, WriteTxn
 
 __all__ = ["DiffResult", "SnapshotInfo", "delete", "diff", "list_snapshots", "restore",
@@ -93,8 +93,8 @@ def tree_pages(store: NodeStore, root: tuple[int, int] | None) -> tuple[np.ndarr
         if node.leaf:
             for key, val in zip(node.keys, node.vals):
                 if key[:1] == KEY_CHUNK:
-                    rec = CHUNK_STRUCT.unpack(val)
-                    start, npages, cgen = rec[0], rec[1], rec[7]
+                    rec = ChunkRecord.unpack(val)
+                    start, npages, cgen = rec.page, rec.npages, rec.generation
                     if start:
                         pages.append(np.arange(start, start + npages, dtype=np.int64))
                         births.append(np.full(npages, cgen, np.int64))
