@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import oslock
 from .errors import LockedError, LockingUnsupportedError
 
 LOCK_MAGIC = b"CARTLOCK"
@@ -54,9 +55,6 @@ SLOT = np.dtype(
 )
 LOCK_FILE_SIZE = SLOTS_OFFSET + NSLOTS * SLOT.itemsize
 
-# struct flock on Linux: short l_type, short l_whence, off_t l_start,
-# off_t l_len, pid_t l_pid (must be 0 for OFD locks), padded to 32 bytes.
-_FLOCK = struct.Struct("@hhqqi4x")
 _PIN = struct.Struct("<Qq")  # generation, since_ns: consecutive fields of SLOT
 _GEN = struct.Struct("<Q")
 assert SLOT.fields["since_ns"][1] == SLOT.fields["generation"][1] + 8
@@ -115,8 +113,7 @@ class ReaderTable:
     # ------------------------------------------------------------- locks
     def _lock(self, slot: int, cmd: int, kind: int) -> bytes:
         start = SLOTS_OFFSET + slot * SLOT.itemsize
-        arg = _FLOCK.pack(kind, os.SEEK_SET, start, SLOT.itemsize, 0)
-        return fcntl.fcntl(self.fd, cmd, arg)
+        return oslock.fcntl_range(self.fd, cmd, kind, start, SLOT.itemsize)
 
     def _alive(self, slot: int) -> bool:
         if slot == self.slot:
@@ -125,7 +122,7 @@ class ReaderTable:
             got = self._lock(slot, fcntl.F_OFD_GETLK, fcntl.F_WRLCK)
         except OSError:
             return True  # cannot tell: assume alive, which only delays reuse
-        return _FLOCK.unpack(got)[0] != fcntl.F_UNLCK
+        return oslock.lock_type(got) != fcntl.F_UNLCK
 
     # ------------------------------------------------------------ reader
     def acquire(self) -> None:
