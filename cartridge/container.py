@@ -370,6 +370,28 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         """Generation of the last commit this handle sees."""
         return self._gen
 
+    # ------------------------------------------- TEMP shim (sqlitepkg branch)
+    # Adapters over the private fields with the names of the environment /
+    # transaction surface in PLAN.md, so the SQLite package can code against
+    # them before the real Environment and transactions land.  Drop at merge.
+    @property
+    def env(self) -> _ShimEnv:
+        """TEMP shim: the environment surface (see PLAN.md)."""
+        shim = self.__dict__.get("_shim_env")
+        if shim is None:
+            shim = self.__dict__["_shim_env"] = _ShimEnv(self)
+        return shim
+
+    @property
+    def txn(self) -> _ShimTxn:
+        """TEMP shim: the handle's current transaction surface (see PLAN.md)."""
+        return _ShimTxn(self)
+
+    @property
+    def chunk_size(self) -> int:
+        """TEMP shim: the container's chunk size in bytes."""
+        return self._chunk
+
     # ---------------------------------------------------------- transactions
     def commit(self) -> None:
         """Make every pending change durable; returns once it is on disk."""
@@ -902,6 +924,64 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
 
 
 # ---------------------------------------------------------------- helpers
+@dataclass(frozen=True, slots=True)
+class _ShimOperation:
+    """TEMP shim: what a dispatch hook receives."""
+
+    action: str
+    paths: tuple[str, ...]
+
+
+class _ShimEnv:
+    """TEMP shim: ``cart.env`` over the handle's private fields."""
+
+    def __init__(self, cart: Cartridge) -> None:
+        self._cart = cart
+        self.hooks: builtins.list[Any] = []
+
+    @property
+    def path(self) -> str:
+        return self._cart.path
+
+    @property
+    def writable(self) -> bool:
+        return self._cart.mode != "r"
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._cart._lock
+
+    @property
+    def pager(self) -> Pager:
+        return self._cart._pager
+
+    @property
+    def file(self) -> MappedFile:
+        return self._cart._mf
+
+    def dispatch(self, action: str, *paths: str) -> None:
+        for hook in self.hooks:
+            hook(_ShimOperation(action, paths))
+
+
+class _ShimTxn:
+    """TEMP shim: ``cart.txn`` over the handle's private fields."""
+
+    def __init__(self, cart: Cartridge) -> None:
+        self._cart = cart
+
+    @property
+    def generation(self) -> int:
+        return self._cart._gen
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._cart._cat
+
+    def entry(self, path: str) -> Entry | None:
+        return self._cart._cat.get(path)
+
+
 def _byte_view(data: Any) -> memoryview:
     if isinstance(data, str):
         raise TypeError("data must be bytes-like, not str; encode it first")
