@@ -18,6 +18,7 @@ from sqlite_worker import payload
 import cartridge
 from cartridge import sqlite
 from cartridge.cli import main as cart_main
+from cartridge.sqlite.registry import MAIN_FILES
 
 WORKER = Path(__file__).with_name("sqlite_worker.py")
 MODES = ["delete", "truncate", "persist", "memory", "off", "wal"]
@@ -261,7 +262,7 @@ def test_device_characteristics(tmp_path: Path) -> None:
     conn.execute("CREATE TABLE t(x)")
     assert conn.vfsname("main").startswith("cartridge")
     path = str(tmp_path / "a.cart")
-    (main,) = [f for f in sqlite._MAIN_FILES.values() if f.box.cart.path == path]
+    (main,) = [f for f in MAIN_FILES.values() if f.session.cart.path == path]
     caps = main.xDeviceCharacteristics()
     for cap in ("ATOMIC", "SAFE_APPEND", "SEQUENTIAL", "POWERSAFE_OVERWRITE"):
         assert caps & getattr(apsw, f"SQLITE_IOCAP_{cap}")
