@@ -480,7 +480,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """SQL on a database inside the container (apsw's shell; see cartridge/sqlite.py)."""
+    """SQL on a database inside the container (apsw's shell; see cartridge/sqlite/)."""
     import apsw
     import apsw.shell
 
