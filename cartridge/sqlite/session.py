@@ -78,7 +78,9 @@ class ContainerSession:
         self.refs = 0
         """Open VFS files (and connections being opened) using this session."""
         env = cart.env
-        self.env = env
+        self.file = env.file
+        """The handle's mapped file (its ``view`` follows remaps): read once
+        here because ``xRead`` is the hot path."""
         self.lock = env.lock
         """The handle's lock: every VFS operation on the container holds it."""
         self.dispatch = env.dispatch

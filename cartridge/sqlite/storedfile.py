@@ -94,7 +94,7 @@ class StoredFile(UnlockedFile):
                     lo = offset & st.mask
                     if lo + amount <= loc[1]:
                         pos = loc[0] + lo
-                        return session.env.file.view[pos : pos + amount]
+                        return session.file.view[pos : pos + amount]
             # Inline files, holes, reads across chunks or past the end.
             return session.cart.read(self.inner, offset, amount)
 
