@@ -91,3 +91,58 @@ def test_exit_with_connection_open(tmp_path: Path, mode: str, sync: str, pending
         conn.close()
     assert rows == list(range(1000))  # every commit kept, nothing of the open transaction
 
+
+
+FORK_SCRIPT = r'''
+import os
+import sys
+
+import apsw
+
+from cartridge import sqlite
+
+path, mode = sys.argv[1:3]
+conn = sqlite.connect(path, "/db/app.db")
+conn.execute(f"PRAGMA journal_mode={mode}")
+conn.execute("CREATE TABLE t(x)")
+with conn:
+    conn.execute("INSERT INTO t VALUES(1)")
+conn.execute("BEGIN IMMEDIATE")  # this process holds RESERVED
+conn.execute("INSERT INTO t VALUES(2)")
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)  # the child exits normally, with the parent's connection inherited
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+other = sqlite.connect(path, "/db/app.db", timeout=0)
+try:
+    other.execute("BEGIN IMMEDIATE")
+except apsw.BusyError:
+    pass  # the parent's RESERVED lock survived the child's exit
+else:
+    raise AssertionError("the child's exit released the parent's lock")
+other.close()
+conn.execute("INSERT INTO t VALUES(3)")
+conn.execute("COMMIT")
+conn.close()
+print("parent ok")
+'''
+
+
+@pytest.mark.parametrize("mode", ["delete", "wal"])
+def test_forked_child_exit_leaves_the_parents_databases_alone(tmp_path: Path,
+                                                              mode: str) -> None:
+    """A child forked with a connection open runs the exit hook too: it must
+    neither commit, nor close, nor unlock what belongs to its parent."""
+    script = tmp_path / "fork_exit.py"
+    script.write_text(FORK_SCRIPT)
+    cart = tmp_path / "a.cart"
+    proc = subprocess.run([sys.executable, str(script), str(cart), mode], capture_output=True,
+                          text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.strip() == "parent ok"
+    conn = sqlite.connect(cart, "/db/app.db", readonly=True)
+    try:
+        assert [x for (x,) in conn.execute("SELECT x FROM t ORDER BY x")] == [1, 2, 3]
+    finally:
+        conn.close()

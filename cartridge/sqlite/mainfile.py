@@ -68,6 +68,11 @@ class MainFile(StoredFile, apsw.VFSFile):
         remember(self.session, self.inner)
         if self.db_lock.level >= level:
             return
+        if self.session.finished:
+            # After the exit hook nothing may start.  In a forked child this
+            # also keeps SQLite's close from checkpointing the parent's WAL
+            # and deleting its wal-index: it cannot get the lock it needs.
+            raise apsw.BusyError(f"cartridge VFS: {self.inner}: the interpreter is exiting")
         self.db_lock.acquire(level)
         if level == SHARED:
             with self.session.lock:
@@ -76,6 +81,11 @@ class MainFile(StoredFile, apsw.VFSFile):
     def xUnlock(self, level: int) -> None:  # noqa: N802
         cur = self.db_lock.level
         if cur <= level:
+            return
+        if self.session.finished:
+            # After the exit hook: nothing to commit, and a forked child
+            # must not release locks its parent holds through the same
+            # open file description.
             return
         if cur >= RESERVED:
             # The end of a write transaction: make it durable and visible

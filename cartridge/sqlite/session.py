@@ -36,6 +36,8 @@ modules down.
 
 from __future__ import annotations
 
+import os
+
 from ..container import Cartridge
 from .filestate import FileState
 
@@ -96,7 +98,11 @@ class ContainerSession:
         self.buffered = 0
         """Bytes of writes buffered in ``FileState.buf`` across files."""
         self.finished = False
-        """Set at interpreter exit, after the last commit: commits are no-ops."""
+        """Set at interpreter exit, after the last commit (or at once in a
+        forked child, for a session inherited from its parent): commits are
+        no-ops and SQLite's locks are left as they are."""
+        self.pid = os.getpid()
+        """The process the session belongs to (a forked child inherits it)."""
 
     @property
     def epoch(self) -> int:

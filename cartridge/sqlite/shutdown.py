@@ -25,6 +25,12 @@ registration, so handlers a program registers after importing
    containers the VFS opened itself;
 3. removes this process's wal-index directory.
 
+A forked child runs the same hook when it exits normally, and may hold
+connections and sessions inherited from its parent.  Those are the parent's:
+the child marks them finished before it closes the connections: no commit,
+no file deleted, and no lock released through the open file descriptions it
+shares with the parent.  Sessions it opened itself are committed as usual.
+
 A failure there cannot be raised to anyone; it becomes a warning naming the
 container, never a traceback.
 """
@@ -32,6 +38,7 @@ container, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import apsw
@@ -52,15 +59,21 @@ _LOCK_WAIT = 5.0
 
 def close_all() -> None:
     """Close the VFS's connections and sessions (the :mod:`atexit` hook)."""
+    pid = os.getpid()
+    with REGISTRY_LOCK:
+        sessions = list(SESSIONS.values())
+    inherited = [s for s in sessions if s.pid != pid]
+    for session in inherited:
+        session.finished = True
     for conn in apsw.connections():
         if _uses_vfs(conn):
             with contextlib.suppress(Exception):
                 conn.close(True)
-    with REGISTRY_LOCK:
-        sessions = list(SESSIONS.values())
-        SESSIONS.clear()
     for session in sessions:
-        _finish(session)
+        if session.pid == pid:
+            _finish(session)
+    with REGISTRY_LOCK:
+        SESSIONS.clear()
     remove_placeholder_dir()
 
 

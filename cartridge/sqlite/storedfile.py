@@ -35,6 +35,9 @@ from .session import BUFFER_LIMIT, ContainerSession
 
 __all__ = ["StoredFile"]
 
+_UNKNOWN = (-1, -1)
+"""A chunk whose location is not cached yet (``None`` is cached: no location)."""
+
 
 class StoredFile(UnlockedFile):
     """The byte-moving methods of a container file (see the module docstring).
@@ -66,12 +69,12 @@ class StoredFile(UnlockedFile):
         session = self.session
         if ((self.follow and st.epoch != session.cart.generation)
                 or session.files.get(self.inner) is not st):
-            st = session.files.get(self.inner)
-            if st is None:
-                st = session.file_state(self.inner)
-            elif st.epoch != session.epoch:
-                session.reload(st)
-            self.st = st
+            current = session.files.get(self.inner)
+            if current is None:
+                current = session.file_state(self.inner)
+            elif current.epoch != session.epoch:
+                session.reload(current)
+            self.st = st = current
         return st
 
     def xRead(self, amount: int, offset: int) -> Any:  # noqa: N802 - SQLite's name
@@ -87,8 +90,8 @@ class StoredFile(UnlockedFile):
                 session.flush()
             if end <= st.stored:
                 index = offset >> st.shift
-                loc = st.chunks.get(index, False)
-                if loc is False:
+                loc = st.chunks.get(index, _UNKNOWN)
+                if loc is _UNKNOWN:
                     loc = None if st.inline else session.locate(st, index)
                 if loc is not None:
                     lo = offset & st.mask

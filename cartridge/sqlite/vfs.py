@@ -115,6 +115,8 @@ class CartridgeVFS(apsw.VFS):
             session = session_for_name(inner)
         session.dispatch("sqlite.delete", inner)
         with session.lock:
+            if session.finished:
+                return  # after the exit hook (see shutdown.py): change nothing
             if not session.writable:
                 raise apsw.ReadOnlyError(
                     f"cartridge VFS: {session.cart.path} is open read-only")
