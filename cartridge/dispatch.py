@@ -72,6 +72,8 @@ ACTIONS: Mapping[str, str] = MappingProxyType({
     "sqlite.open": "open a database file through the SQLite VFS",
     "sqlite.read": "read pages of a database file through the VFS",
     "sqlite.write": "write pages of a database file through the VFS",
+    "sqlite.truncate": "truncate a database file (journal, WAL) through the VFS",
+    "sqlite.sync": "sync a database file through the VFS (a commit point)",
     "sqlite.delete": "delete a database file (journal, WAL) through the VFS",
     "sqlite.access": "ask whether a database file exists through the VFS",
 })

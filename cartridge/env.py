@@ -65,6 +65,8 @@ class Environment:
         self.verify_reads = bool(verify_reads)
         self.chunk_cache = ChunkCache(cache_size)
         self._pin_sources: list[Callable[[], list[int]]] = []
+        self._nested = _Depth()
+        self._inside = _Inside(self)
         self.file, self.readers = _open_locked(path, writable, create, locking, timeout)
         try:
             if create:
@@ -83,8 +85,26 @@ class Environment:
 
     # --------------------------------------------------------------- choke point
     def dispatch(self, action: str, *paths: str) -> None:
-        """Pass one operation through the hooks before it changes anything."""
+        """Pass one operation through the hooks before it changes anything.
+
+        Inside the body of an :meth:`operation` of this thread, nothing is
+        dispatched: the calls an operation makes on its own handle are part
+        of it, not operations of their own.
+        """
+        if self._nested.depth:
+            return
         self.hooks.dispatch(action, paths, self.principal, self.context, self.path)
+
+    def operation(self, action: str, *paths: str) -> _Inside:
+        """Dispatch ``action``, then a context that holds the handle's lock and
+        runs its body as part of that one operation.
+
+        For layers above the facade that implement one operation with several
+        calls of the handle (the SQLite VFS: an ``xWrite`` may flush through
+        ``write_at`` and commit): hooks see ``sqlite.write``, once.
+        """
+        self.dispatch(action, *paths)
+        return self._inside
 
     # ------------------------------------------------------------------ commits
     def load_durable(self) -> tuple[int, np.ndarray]:
@@ -168,6 +188,31 @@ class Environment:
             self.readers.close()
             self.readers = None
         self.file.close(unlock=unlock)
+
+
+class _Depth(threading.local):
+    """Per thread: how many :meth:`Environment.operation` bodies are running."""
+
+    depth = 0
+
+
+class _Inside:
+    """The body of an :meth:`Environment.operation`: lock held, dispatch silenced."""
+
+    __slots__ = ("env",)
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    def __enter__(self) -> None:
+        env = self.env
+        env.lock.acquire()
+        env._nested.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        env = self.env
+        env._nested.depth -= 1
+        env.lock.release()
 
 
 def _open_locked(path: str, writable: bool, create: bool, locking: bool | str,

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import oslock
 from .errors import LockedError, LockingUnsupportedError
 from .layout import field_offset
 
@@ -57,9 +58,6 @@ SLOT = np.dtype(
 )
 LOCK_FILE_SIZE = SLOTS_OFFSET + NSLOTS * SLOT.itemsize
 
-# struct flock on Linux: short l_type, short l_whence, off_t l_start,
-# off_t l_len, pid_t l_pid (must be 0 for OFD locks), padded to 32 bytes.
-_FLOCK = struct.Struct("@hhqqi4x")
 _FENCE_LOCK = threading.Lock()
 
 
@@ -127,8 +125,7 @@ class ReaderTable:
     # ------------------------------------------------------------- locks
     def _lock(self, slot: int, cmd: int, kind: int) -> bytes:
         start = SLOTS_OFFSET + slot * SLOT.itemsize
-        arg = _FLOCK.pack(kind, os.SEEK_SET, start, SLOT.itemsize, 0)
-        return fcntl.fcntl(self.fd, cmd, arg)
+        return oslock.fcntl_range(self.fd, cmd, kind, start, SLOT.itemsize)
 
     def _alive(self, slot: int) -> bool:
         if slot == self.slot:
@@ -137,7 +134,7 @@ class ReaderTable:
             got = self._lock(slot, fcntl.F_OFD_GETLK, fcntl.F_WRLCK)
         except OSError:
             return True  # cannot tell: assume alive, which only delays reuse
-        return _FLOCK.unpack(got)[0] != fcntl.F_UNLCK
+        return oslock.lock_type(got) != fcntl.F_UNLCK
 
     # ------------------------------------------------------------ reader
     def acquire(self) -> None:

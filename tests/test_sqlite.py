@@ -18,6 +18,7 @@ from sqlite_worker import payload
 import cartridge
 from cartridge import sqlite
 from cartridge.cli import main as cart_main
+from cartridge.sqlite.registry import MAIN_FILES
 
 WORKER = Path(__file__).with_name("sqlite_worker.py")
 MODES = ["delete", "truncate", "persist", "memory", "off", "wal"]
@@ -256,12 +257,64 @@ def test_uri_and_user_handle(tmp_path: Path) -> None:
             assert ro.read("/mine.txt") == b"pending"
 
 
+def test_vfs_file_operations_pass_the_choke_point(tmp_path: Path) -> None:
+    """Every VFS file operation on a container file calls ``env.dispatch`` with
+    its action and the file's path first, and a hook that raises refuses it."""
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    refuse: set[str] = set()
+
+    def hook(op) -> None:
+        seen.append((op.action, tuple(op.paths)))
+        if op.action in refuse:
+            raise PermissionError(f"{op.action} refused")
+
+    db, journal = "/db/app.db", "/db/app.db-journal"
+    with cartridge.create(tmp_path / "a.cart") as cart:
+        cart.hooks.add(hook)
+        conn = sqlite.connect(cart, db)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("CREATE TABLE t(x)")
+        with conn:
+            conn.executemany("INSERT INTO t VALUES(?)", [(i,) for i in range(100)])
+        conn.execute("PRAGMA journal_mode=TRUNCATE")
+        with conn:
+            conn.execute("INSERT INTO t VALUES(100)")
+        conn.close()
+        expected = {("sqlite.open", (db,)), ("sqlite.open", (journal,)),
+                    ("sqlite.read", (db,)), ("sqlite.write", (db,)),
+                    ("sqlite.write", (journal,)), ("sqlite.sync", (db,)),
+                    ("sqlite.sync", (journal,)), ("sqlite.access", (journal,)),
+                    ("sqlite.delete", (journal,)), ("sqlite.truncate", (journal,))}
+        assert expected <= set(seen), expected - set(seen)
+        assert {action for action, _ in seen if action.startswith("sqlite.")} == {
+            action for action, _ in expected}
+        # The handle calls an operation makes are part of it: hooks see the VFS
+        # operations and the container commits at SQLite's commit points (lock
+        # release, file close), never the file.* calls the VFS makes for them.
+        assert {action for action, _ in seen} == {action for action, _ in expected} | {
+            "container.commit"}
+
+        conn = sqlite.connect(cart, db)
+        refuse.add("sqlite.write")
+        with pytest.raises((PermissionError, apsw.Error)):
+            with conn:
+                conn.execute("INSERT INTO t VALUES(-1)")
+        refuse.clear()
+        assert conn.execute("SELECT count(*), min(x) FROM t").fetchall() == [(101, 0)]
+        refuse.add("sqlite.read")
+        conn.execute("PRAGMA cache_size=0")
+        with pytest.raises((PermissionError, apsw.Error)):
+            conn.execute("SELECT count(*) FROM t").fetchall()
+        refuse.clear()
+        conn.close()
+
+
 def test_device_characteristics(tmp_path: Path) -> None:
     conn = sqlite.connect(tmp_path / "a.cart", "/db/app.db")
     conn.execute("CREATE TABLE t(x)")
     assert conn.vfsname("main").startswith("cartridge")
     path = str(tmp_path / "a.cart")
-    (main,) = [f for f in sqlite._MAIN_FILES.values() if f.box.cart.path == path]
+    (main,) = [f for f in MAIN_FILES.values() if f.session.cart.path == path]
     caps = main.xDeviceCharacteristics()
     for cap in ("ATOMIC", "SAFE_APPEND", "SEQUENTIAL", "POWERSAFE_OVERWRITE"):
         assert caps & getattr(apsw, f"SQLITE_IOCAP_{cap}")
