@@ -874,7 +874,8 @@ class Cartridge:
             return other.info()
         with self._lock:
             self._check_open()
-            return self._reading("container.info", (), self._info)  # type: ignore[no-any-return]
+            info: ContainerInfo = self._reading("container.info", (), self._info)
+            return info
 
     def _info(self, txn: ReadTxn) -> ContainerInfo:
         file_size = self._env.file.file_size()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .btree import BTree, NodeStore
+from .btree import BTree, Node, NodeStore
 from .catalog import SnapshotRecord, snapshot_key
 from .errors import SnapshotExistsError
 from .layout import KEY_CHUNK, KEY_PATH, PAGE_SIZE, ChunkRecord
@@ -166,7 +166,9 @@ def restore(txn: WriteTxn, name: str) -> None:
     rec = txn.snapshot_record(name)
     snaps = txn.catalog.snapshots()
     store = txn.env.nodes
-    cur_pages, cur_births = tree_pages(store, txn.tree.root)
+    current = txn.tree.root
+    assert not isinstance(current, Node), "rollback leaves the committed (clean) root"
+    cur_pages, cur_births = tree_pages(store, current)
     old_pages, _ = tree_pages(store, rec.root)
     alloc = txn.allocator
     gone = ~np.isin(cur_pages, old_pages)
@@ -201,13 +203,13 @@ def diff(txn: ReadTxn, a: str | None, b: str | None = None) -> DiffResult:
     ka = next(ia, None)
     kb = next(ib, None)
     while ka is not None or kb is not None:
-        if kb is None or (ka is not None and ka[0] < kb[0]):
+        if ka is not None and (kb is None or ka[0] < kb[0]):
             removed.append(ka[0][1:].decode("utf-8"))
             ka = next(ia, None)
-        elif ka is None or kb[0] < ka[0]:
+        elif kb is not None and (ka is None or kb[0] < ka[0]):
             added.append(kb[0][1:].decode("utf-8"))
             kb = next(ib, None)
-        else:
+        elif ka is not None and kb is not None:
             if ka[1] != kb[1]:
                 changed.append(ka[0][1:].decode("utf-8"))
             ka = next(ia, None)
