@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from crash_worker import describe_difference, snapshot
 
 import cartridge
 from cartridge import CorruptionError, FormatError, NotFoundError
 from cartridge.allocator import Allocator
 from cartridge.layout import META_COMMIT_SINGLE_SYNC, PAGE_SIZE
+from cartridge.testing.workloads.files import describe_difference, snapshot
 
 STRIDE = int(os.environ.get("CARTRIDGE_CORRUPTION_STRIDE", "4"))
 HEADER_BYTES = 64
