@@ -36,7 +36,7 @@ def test_kill_while_committing_arrays(tmp_path):
     with WorkerPool(worker_argv("cartridge.testing.workloads.arrays", str(cart),
                                 str(SEED))) as pool:
         for _ in range(KILLS):
-            point = KillPoint(rng.choice(["begin", "commit"]), rng.randint(1, 4),
+            point = KillPoint(rng.choice(["begin", "commit"]), rng.randint(1, 8),
                               0 if rng.random() < 0.25 else int(2 ** rng.uniform(0, 14)))
             killed = pool.start(str(next_batch)).run_to(point)
             acks = [int(k) for k in killed.tags("ack")]

@@ -41,7 +41,7 @@ def _plan(rng: random.Random, created: bool) -> KillPoint:
     calls = 0 if rng.random() < 0.25 else int(2 ** rng.uniform(0, 12))
     if rng.random() < 0.15 and created:
         return KillPoint("open", 1, calls)
-    return KillPoint("txn", rng.randint(1, 6), calls)
+    return KillPoint("txn", rng.randint(1, 20), calls)
 
 
 def _check(cart: Path, last_ack: int) -> int:

@@ -363,7 +363,7 @@ class Ageing:
         self.model, self.next_batch = model, batch + 1
         self.sizes.append(os.path.getsize(self.path))
 
-    def run(self, kills: int, batches: tuple[int, int] = (1, 3)) -> None:
+    def run(self, kills: int, batches: tuple[int, int] = (1, 16)) -> None:
         """Kill ``kills`` workers, each in batch ``randint(*batches)`` of its run.
 
         Each kill lands in the ``begin`` phase (while the batch's operations
