@@ -11,7 +11,7 @@ the bytes on disk.
 """
 
 from .arrays import Dataset
-from .compact import CompactResult
+from .compaction import CompactResult
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
     AuthenticationError,
@@ -38,6 +38,7 @@ from .errors import (
     SnapshotNotFoundError,
     StaleFileError,
     UnsupportedDtypeError,
+    UncommittedChangesWarning,
     WrongKeyError,
 )
 from .snapshots import DiffResult, SnapshotInfo
@@ -86,6 +87,7 @@ __all__ = [
     "UnsupportedDtypeError",
     "AuthenticationError",
     "EncodedDataError",
+    "UncommittedChangesWarning",
     "WrongKeyError",
     "VerifyReport",
     "create",

@@ -452,7 +452,18 @@ class Allocator:
         self.dir_run = dir_run
         self._reset_txn()
         kept = 0
-        for generation, start, count, _ref in self._live_held():
+        held = self._live_held()
+        if held:
+            # A durable pending run that a live view reads (the transaction had
+            # released and reused it) must outlive this handle: only the view's
+            # pin may hold it back after a reopen, so it becomes born at 0 and
+            # freed no earlier than the view's hold, which its pin lies under.
+            pending = []
+            for g, s, c, b in self.pending:
+                over = [hg for hg, hs, hc, _r in held if hs < s + c and s < hs + hc]
+                pending.append((max(g, *over), s, c, 0) if over else (g, s, c, b))
+            self.pending = pending
+        for generation, start, count, _ref in held:
             if start + count > self.nbits:
                 self._ensure_capacity(start + count)
                 self._touch(self.nbits, start + count - self.nbits)

@@ -331,6 +331,10 @@ class BTree:
             self.free(ref[0], 1, ref[1])
         return node
 
+    def touch(self, key: bytes) -> None:
+        """Copy-on-write the root-to-leaf path of ``key`` (compaction moves nodes so)."""
+        self._descend(key)
+
     def _descend(self, key: bytes) -> tuple[Node, list[tuple[Node, int]]]:
         """Copy-on-write the path to the leaf for ``key``; return (leaf, path)."""
         if self.root is None:

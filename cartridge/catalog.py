@@ -24,18 +24,23 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .btree import BTree
-from .errors import CorruptionError, MetadataError
+from .errors import CorruptionError, InvalidPathError, MetadataError
 from .layout import (
     CHUNK_STRUCT,
     ENTRY_STRUCT,
     KEY_CHUNK,
     KEY_PATH,
+    KEY_SNAPSHOT,
     MAX_METADATA_BYTES,
+    MAX_SNAPSHOT_NAME,
+    SNAPSHOT_STRUCT,
 )
 
 _CHUNK_KEY = struct.Struct(">QQ")
+_SNAP_END = bytes([KEY_SNAPSHOT[0] + 1])
 
 #: page, npages, length, stored, codec, flags, checksum, generation (layout.CHUNK)
 ChunkRec = tuple[int, int, int, int, int, int, int, int]
@@ -157,6 +162,49 @@ def decode_metadata(raw: bytes) -> dict:
 
 
 # ---------------------------------------------------------------- catalog
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """A snapshot record as stored in the catalog (FORMAT.md section 13)."""
+
+    root: tuple[int, int] | None
+    """(page, generation) of the tree root the snapshot keeps, None for an empty tree."""
+    depth: int
+    """Depth of that tree."""
+    generation: int
+    """The commit it pins."""
+    created_ns: int
+    """When it was taken, nanoseconds since the epoch."""
+    file_count: int
+    """Files in the snapshot."""
+    dir_count: int
+    """Directories in the snapshot."""
+    next_file_id: int
+    """The next file id of that commit (a restore never reuses an id)."""
+
+    @classmethod
+    def decode(cls, raw: bytes) -> SnapshotRecord:
+        """Parse a stored SNAPSHOT value."""
+        page, gen, depth, _r, sgen, created, files, dirs, nfid = SNAPSHOT_STRUCT.unpack(raw)
+        return cls((page, gen) if page else None, depth, sgen, created, files, dirs, nfid)
+
+    def encode(self) -> bytes:
+        """The stored SNAPSHOT value."""
+        page, gen = self.root if self.root is not None else (0, 0)
+        return SNAPSHOT_STRUCT.pack(page, gen, self.depth, 0, self.generation, self.created_ns,
+                                    self.file_count, self.dir_count, self.next_file_id)
+
+
+def snapshot_key(name: Any) -> bytes:
+    """B+tree key of a snapshot name (validated: 1-255 bytes of UTF-8, no NUL)."""
+    if not isinstance(name, str):
+        raise TypeError(f"snapshot name must be a str, got {type(name).__name__}")
+    raw = name.encode("utf-8")
+    if not raw or len(raw) > MAX_SNAPSHOT_NAME or "\0" in name:
+        raise InvalidPathError(f"snapshot name must be 1-{MAX_SNAPSHOT_NAME} bytes of UTF-8 "
+                               f"without NUL, got {name!r}")
+    return KEY_SNAPSHOT + raw
+
+
 def path_key(path: str) -> bytes:
     """B+tree key of a normalized path."""
     return KEY_PATH + path.encode("utf-8")
@@ -247,6 +295,25 @@ class Catalog:
     def remove_chunk(self, file_id: int, index: int) -> None:
         """Delete a chunk record."""
         self.tree.delete(chunk_key(file_id, index))
+
+    # snapshots
+    def snapshots(self) -> list[tuple[str, SnapshotRecord]]:
+        """``(name, record)`` of every snapshot, in name order."""
+        return [(k[1:].decode("utf-8"), SnapshotRecord.decode(v))
+                for k, v in self.tree.items(KEY_SNAPSHOT, _SNAP_END)]
+
+    def snapshot(self, name: str) -> SnapshotRecord | None:
+        """The record of snapshot ``name``, or None."""
+        raw = self.tree.get(snapshot_key(name))
+        return None if raw is None else SnapshotRecord.decode(raw)
+
+    def put_snapshot(self, name: str, rec: SnapshotRecord) -> None:
+        """Insert or replace a snapshot record."""
+        self.tree.put(snapshot_key(name), rec.encode())
+
+    def remove_snapshot(self, name: str) -> None:
+        """Delete a snapshot record."""
+        self.tree.delete(snapshot_key(name))
 
 
 def _prefix_end(prefix: bytes) -> bytes | None:

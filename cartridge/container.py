@@ -1,127 +1,89 @@
-"""The public API: :class:`Cartridge`, :func:`create` and :func:`open`.
+"""The public API: the :class:`Cartridge` facade, :func:`create` and :func:`open`.
 
-A read-write handle is one implicit write transaction: ``write``, ``delete``
-and friends change an in-memory copy-on-write version of the catalog and write
-file bytes into pages no commit can reach yet; ``commit()`` makes the version
-durable (see ``pager.py`` for the protocol), ``rollback()`` forgets it.  The
-handle's own reads see its pending changes; other handles see the last commit.
+A :class:`Cartridge` is a friendly handle over two objects of its own: an
+:class:`~cartridge.env.Environment` (the open file: map, locks, reader table,
+pager, caches, hooks) and the transaction it currently works in.  A
+read-write handle has one :class:`~cartridge.txn.WriteTxn`: ``write``,
+``delete`` and friends change it, ``commit()`` makes it durable and
+``rollback()`` forgets it; its own reads see its pending changes, other
+handles see the last commit.  A read-only handle reads committed generations
+through :class:`~cartridge.txn.ReadTxn` objects:
 
-This module only orchestrates.  It talks to the catalog (paths, entries, chunk
-records) and the allocator (pages), which talk to the pager, which talks to
-the mapped file.  File bytes are copied straight between the caller's buffer
-and the mapped pages; chunk checksums are computed by numba kernels over the
-mapped pages.
+* a plain read-only handle follows the newest commit: each call pins the
+  newest generation in the reader table for its duration;
+* a *read transaction*, ``with cart.reader() as r:``, pins the newest commit
+  when it starts and reads only it until it is closed;
+* a *snapshot handle*, ``cartridge.open(path, "r", snapshot=name)``, pins the
+  generation a named snapshot records.
 
-Thread safety: every public method takes the handle's lock, so one handle may
-be shared by threads (calls are serialized); use one read-only handle per
-thread for parallel reads.
+Every public method does the same three things before it touches a
+transaction: take the handle's lock, check the handle is open (reopening
+lazily after fork or unpickling), and pass the operation through the choke
+point, ``env.dispatch(action, *paths)`` (``dispatch.py``), where access
+control and audit hooks attach.  Then it delegates: file and directory
+operations to the transaction, everything else to a service module
+(``snapshots``, ``compaction``, ``rekey``, ``arrays``, ``verify``).
+
+Threads.  Every call runs under the handle's lock, so one handle may be
+shared by threads; calls are serialized.  A plain read-only handle used from
+a thread other than the one that opened it passes the call to that thread's
+own read-only handle (LMDB's per-thread read transactions), so threads
+sharing one read-only object read in parallel.
+
+Processes.  Handles pickle their constructor arguments (never a key or
+password: see ``key_file=``/``password_env=``) and what they pin (a snapshot
+name, or the generation and tree root of a read transaction), and reopen
+lazily in the receiving process on first use.  A handle whose process id
+changed (``fork``) reopens the same way; the child never touches the
+parent's reader slot or write lock.
 """
 
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import os
 import threading
-import time
+import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import paths
-from .allocator import Allocator
-from .arrayformat import decode_desc
-from .arrays import ArrayMixin
-from .btree import BTree, Node, NodeStore
-from .cache import DEFAULT_CACHE_SIZE, ChunkCache
-from .catalog import Catalog, Entry, decode_metadata, encode_metadata
+from . import compaction, paths, rekey, snapshots
+from .arrayformat import ArrayDesc, encode_attrs
+from .arrays import ArrayService, Dataset, plan_dataset
+from .arrays.shapes import check_dtype
+from .cache import DEFAULT_CACHE_SIZE
 from .codec import DEFAULT, parse_policy
-from .codecapi import CodecMixin, RekeyMixin
-from .compact import CompactMixin
-from .crypto import check_key_arg
+from .compaction import Callback, CompactResult
+from .crypto import check_key_arg, resolve_key_source
+from .env import Environment, check_locking
 from .errors import (
     ClosedError,
-    ContainerFullError,
-    DirectoryNotEmptyError,
     FileExistsError,
-    InvalidPathError,
-    IsADirectoryError,
-    IsAnArrayError,
-    NotADirectoryError,
-    NotFoundError,
     ReadOnlyError,
     StaleFileError,
+    UncommittedChangesWarning,
+    WrongKeyError,
 )
-from .files import FileData, entry_policy
-from .layout import (
-    CODEC_NAMES,
-    DEFAULT_CHUNK_SIZE,
-    ENTRY_ARRAY,
-    ENTRY_INLINE,
-    ENTRY_POLICY_MASK,
-    ENTRY_POLICY_SHIFT,
-    ENTRY_STRUCT,
-    INLINE_MAX,
-    KIND_DIR,
-    KIND_FILE,
-    KIND_NAMES,
-    MAX_CELL,
-    META,
-    META_COMMIT_SINGLE_SYNC,
-    META_SYNC_MAX,
-    PAGE_SIZE,
-    PT_BRANCH,
-    PT_LEAF,
-)
+from .layout import CODEC_NAMES, DEFAULT_CHUNK_SIZE, ENTRY_ARRAY, PAGE_SIZE
 from .mapfile import MappedFile
-from .mvcc import MVCCMixin, _fence, _read_op, check_locking, open_locked
-from .pager import Pager
-from .readers import ReaderSlot, ReaderTable
-from .snapshots import SnapshotMixin
+from .readers import ReaderSlot
+from .snapshots import DiffResult, SnapshotInfo
+from .txn import (
+    FileInfo,
+    ReadTxn,
+    WriteTxn,
+    byte_view,
+    non_negative,
+    walk_infos,
+)
 
-__all__ = ["Cartridge", "FileInfo", "ContainerInfo", "create", "open"]
+__all__ = ["Cartridge", "ContainerInfo", "FileInfo", "create", "open"]
 
 _MODES = ("r", "r+", "a")
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    """What :meth:`Cartridge.stat` reports about a path."""
-
-    path: str
-    """Normalized absolute path."""
-    kind: str
-    """``"file"`` or ``"dir"``."""
-    size: int
-    """Logical size in bytes (0 for directories)."""
-    mtime: float
-    """Last modification, seconds since the epoch."""
-    ctime: float
-    """Creation time, seconds since the epoch."""
-    mode: int
-    """POSIX permission bits."""
-    metadata: dict = field(default_factory=dict)
-    """User metadata given to ``write(..., metadata=)`` or ``set_metadata``."""
-    stored_size: int | None = None
-    """Bytes the file occupies on disk after compression and encryption (before
-    page rounding): set by :meth:`Cartridge.stat` for files (``walk`` leaves it
-    None, as it would cost a scan of every file's chunk records)."""
-    compression: str | None = None
-    """The file's compression policy: ``"lz4"``, ``"zstd"``, ``"auto"`` or None."""
-    dtype: np.dtype | None = None
-    """Element type of an array (see ``write_array``); None for plain files and dirs."""
-    shape: tuple[int, ...] | None = None
-    """Shape of an array; None for plain files and dirs."""
-    chunks: tuple[int, ...] | None = None
-    """Chunk shape of a chunked dataset; None otherwise."""
-
-    @property
-    def is_array(self) -> bool:
-        """True for numpy arrays stored with ``write_array`` or ``create_dataset``."""
-        return self.dtype is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +139,36 @@ class ContainerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, CompactMixin):
+class _Pending:
+    """Uncommitted changes of a read-write handle, shared with its finalizer.
+
+    The finalizer must not hold the handle itself (it would never be
+    collected), so what it reports lives here.
+    """
+
+    __slots__ = ("changes", "path", "live", "pid", "txn")
+
+    def __init__(self, path: str) -> None:
+        self.changes = 0
+        self.txn: WriteTxn | None = None
+        self.path = path
+        self.live = True
+        self.pid = os.getpid()
+
+
+def _warn_dropped(pending: _Pending) -> None:
+    """At collection or interpreter exit: say that uncommitted changes are lost."""
+    txn = pending.txn
+    if (pending.live and txn is not None and txn.dirty and pending.changes
+            and pending.pid == os.getpid()):
+        warnings.warn(
+            f"cartridge: {pending.changes} uncommitted change(s) to {pending.path!r} were "
+            "dropped: the handle was never committed or closed (call commit() or close(), "
+            "or use 'with cartridge.open(...) as cart:')", UncommittedChangesWarning,
+            stacklevel=2)
+
+
+class Cartridge:
     """An open container.  Use :func:`cartridge.create` or :func:`cartridge.open`."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "r+", *,
@@ -185,132 +176,140 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
                  timeout: float = 0.0, cache_nodes: int = 16384,
                  snapshot: str | None = None, _create: bool = False,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, key: bytes | None = None,
-                 password: str | None = None, compression: str | None = None,
+                 password: str | None = None, key_file: str | os.PathLike[str] | None = None,
+                 password_env: str | None = None, compression: str | None = None,
                  level: int | None = None, verify_reads: bool = False,
-                 cache_size: int = DEFAULT_CACHE_SIZE, _fixed: Any = None) -> None:
+                 cache_size: int = DEFAULT_CACHE_SIZE, principal: str | None = None,
+                 context: Mapping[str, Any] | None = None, _fixed: Any = None) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         _check_sizes(max_size, chunk_size)
         check_locking(locking)
-        check_key_arg(key, password)
+        if key_file is not None:
+            key_file = os.fspath(key_file)
+        key, password = resolve_key_source(key, password, key_file, password_env)
         policy = parse_policy(compression, level, (0, 0))
         if snapshot is not None:
             if mode != "r":
                 raise ValueError("snapshots open read-only: pass mode='r' with snapshot=")
             _fixed = ("snapshot", snapshot)
-        self._chunk_cache = ChunkCache(cache_size)
-        self._verify_reads = bool(verify_reads)
         self.path = os.fspath(path)
         self.mode = mode
         self._lock = threading.RLock()
         self._closed = True
         self._pid = os.getpid()
-        # What a read transaction, a pickled copy or a forked child reopens with
-        # (the key travels with a pickled handle of an encrypted container).
-        self._options = {"max_size": max_size, "locking": locking, "timeout": timeout,
-                         "cache_nodes": cache_nodes, "key": key, "password": password,
-                         "verify_reads": bool(verify_reads), "cache_size": cache_size}
+        # What a read transaction, a pickled copy or a forked child reopens with.
+        # Secrets stay in memory only: a pickle carries key_file/password_env.
+        self._options: dict[str, Any] = {
+            "max_size": max_size, "locking": locking, "timeout": timeout,
+            "cache_nodes": cache_nodes, "key_file": key_file, "password_env": password_env,
+            "verify_reads": bool(verify_reads), "cache_size": cache_size,
+            "principal": principal, "context": dict(context or {})}
+        self._secrets = {"key": key, "password": password} if (
+            key_file is None and password_env is None) else {}
         self._fixed = _fixed
         self._home = threading.get_ident()
-        self._threads = threading.local()  # other threads' own handles (mvcc.py)
-        self._children: weakref.WeakSet = weakref.WeakSet()
+        self._threads = threading.local()  # other threads' own handles
+        self._children: weakref.WeakSet[Cartridge] = weakref.WeakSet()
         writable = mode != "r"
         create_file = _create or (mode == "a" and not os.path.exists(self.path))
-        self._mf, self._table = open_locked(self.path, writable, create_file, locking, timeout)
+        self._env = Environment(
+            self.path, writable, create_file, locking=locking, timeout=timeout,
+            cache_nodes=cache_nodes, chunk_size=chunk_size, max_size=max_size, policy=policy,
+            key=key, password=password, verify_reads=verify_reads, cache_size=cache_size,
+            principal=principal, context=context, lock=self._lock)
+        self._pending = _Pending(self.path)
         try:
-            if create_file:
-                Pager.format_new(self._mf, chunk_size, max_size or 0, *policy, key=key,
-                                 password=password)
-            self._pager = Pager(self._mf, key, password)
-            head_max = self._pager.header.max_size
-            self.max_size = max_size if max_size is not None else (head_max or None)
-            self._store = NodeStore(self._pager, cache_nodes)
-            self._chunk = self._pager.header.chunk_size
-            self._load_durable()
+            self.max_size = self._env.max_size
+            self._txn: ReadTxn = WriteTxn(self._env) if writable else self._load_read()
             if self._fixed is not None:
                 self._load_fixed()
         except BaseException:
-            if self._table is not None:
-                self._table.close()
-            self._mf.close()
+            self._env.close()
             raise
+        if isinstance(self._txn, WriteTxn):
+            self._pending.txn = self._txn
+            self._finalizer = weakref.finalize(self, _warn_dropped, self._pending)
         self._closed = False
+        self._start_services()
+
+    # ------------------------------------------------------------- surface
+    @property
+    def env(self) -> Environment:
+        """The open file this handle works on (map, locks, pager, hooks)."""
+        self._check_open()
+        return self._env
+
+    @property
+    def txn(self) -> ReadTxn:
+        """The transaction this handle currently reads or writes.
+
+        A read-write handle's is its :class:`~cartridge.txn.WriteTxn`.  A
+        plain read-only handle's is the commit its last call read (pinned
+        only during calls: use :meth:`reader` to hold one).
+        """
+        self._check_open()
+        return self._txn
+
+    @property
+    def hooks(self) -> Any:
+        """The choke point's hooks: ``cart.hooks.add(hook)`` runs ``hook(op)`` first
+        on every operation (see :mod:`cartridge.dispatch`)."""
+        return self.env.hooks
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._closed
+
+    @property
+    def generation(self) -> int:
+        """Generation of the last commit this handle sees."""
+        return self._txn.generation
+
+    @property
+    def chunk_size(self) -> int:
+        """Bytes per data chunk of files (set at ``create()``)."""
+        return self.env.chunk_size
+
+    @property
+    def reader_slot(self) -> int | None:
+        """This handle's slot in the reader table (None for writers, without locks)."""
+        return self.env.reader_slot
 
     # ------------------------------------------------------------- lifecycle
-    def _load_durable(self) -> None:
-        gen, meta = self._pager.load_meta()
-        self._probe = self._pager.newest_generation()
-        self._gen = gen
-        self._meta = meta
-        root = int(meta["root"]["page"])
-        root_ref = (root, int(meta["root"]["generation"])) if root else None
-        self._alloc = Allocator(self._pager, meta, self.max_size) if self.mode != "r" else None
-        self._tree = BTree(self._store, root_ref, self._alloc.free if self._alloc else None)
-        self._cat = Catalog(self._tree)
-        self._data = FileData(self._pager, self._cat, self._alloc, self._chunk,
-                              self._chunk_cache, self._verify_reads)
-        self._file_count = int(meta["file_count"])
-        self._dir_count = int(meta["dir_count"])
-        self._next_fid = int(meta["next_file_id"])
-        self._dirty = False
-        self._wrote_data = False
-        self._known_dirs: set[str] = set()
-        if self._alloc is not None:
-            # The newest meta page may be in the page cache only (its writer
-            # died before syncing): make it durable before reusing the pages
-            # it freed, which the older meta page still reaches.
-            self._mf.sync()
-            self._release()
+    def _load_read(self) -> ReadTxn:
+        gen, meta = self._env.load_durable()
+        return ReadTxn(self._env, gen, meta)
 
-    def _release(self) -> None:
-        """Return pending pages that no reader pin, view and snapshot can reach."""
-        pins = self._table.pinned() if self._table is not None else []
-        self._alloc.release(self._gen,
-                            pins + self._views_generations() + self._snapshot_generations())
+    def _start_services(self) -> None:
+        """Services that keep state per handle: the arrays' view pins and caches."""
+        self._arrays = ArrayService(self.path, self._env.readers is not None)
+        self._env.add_pin_source(self._arrays.pins.generations)
 
-    def _pin(self, table: ReaderTable) -> None:
-        """Pin the newest valid commit for one read call.
+    def _pin(self) -> ReadTxn:
+        """The transaction a read call uses, pinned for the call.
 
-        The pin counts only if no newer commit's release scan can have missed
-        it.  The writer writes meta ``g+1``, syncs, *then* scans the pins.  So
-        after pinning ``g`` (and a fence, so the store is visible before the
-        check) the reader is safe when no newer meta page exists, or when the
-        newer one is not yet valid (its writer has not reached its scan, or it
-        is a torn leftover of a crash); otherwise it moves on and pins again.
+        Read-write handles read their own transaction; read transactions and
+        snapshot handles hold their pin for their whole life.  A plain
+        read-only handle moves to the newest commit and pins it; the pin
+        counts only if no newer commit's release scan can have missed it
+        (``ReaderTable.pin_checked``), otherwise it moves on and pins again.
         """
-        pager = self._pager
+        env = self._env
+        if self._fixed is not None or env.writable:
+            return self._txn
         while True:
-            if pager.newest_generation() != self._probe:
-                self._mf.remap()
-                self._load_durable()
-            table.pin(self._gen)
-            _fence()
-            if pager.newest_generation() == self._gen:
-                return
-            self._mf.remap()
-            if pager.load_meta()[0] == self._gen:
-                return
-            self._probe = -1
+            if env.stale():
+                env.file.remap()
+                self._txn = self._load_read()
+            if env.pin(self._txn.generation):
+                return self._txn
+            env.probe = -1
 
-    def readers(self) -> builtins.list[ReaderSlot]:
-        """Slots of the reader table: live and stale readers of this container."""
-        with self._lock:
-            self._check_open()
-            return self._table.list() if self._table is not None else []
-
-    def _refresh_if_stale(self) -> None:
-        """Read-only handles follow the newest commit at the time of each call."""
-        if self._alloc is None and self._fixed is None:
-            if self._pager.newest_generation() != self._probe:
-                self._mf.remap()
-                self._load_durable()
-
-    def refresh(self) -> None:
-        """Move a read-only handle to the newest commit."""
-        with self._lock:
-            self._check_open()
-            if self._alloc is None:
-                self._refresh_if_stale()
+    def _unpin(self) -> None:
+        if self._fixed is None and not self._env.writable:
+            self._env.unpin()
 
     def _check_open(self) -> None:
         if self._pid != os.getpid():
@@ -318,12 +317,57 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         if self._closed:
             raise ClosedError(f"container {self.path!r} is closed")
 
-    def _check_writable(self) -> None:
+    def _writer(self, action: str, *names: str) -> WriteTxn:
+        """Check the handle is writable, dispatch ``action``, return the write transaction."""
         self._check_open()
-        if self._alloc is None:
+        txn = self._txn
+        if not isinstance(txn, WriteTxn):
             raise ReadOnlyError(
-                f"container {self.path!r} is open read-only; open it with mode='r+'"
-            )
+                f"container {self.path!r} is open read-only; open it with mode='r+'")
+        self._env.dispatch(action, *names)
+        return txn
+
+    def _changed(self) -> None:
+        """Count one uncommitted change (reported if the handle is dropped)."""
+        self._pending.changes += 1
+
+    def _reading(self, action: str, names: tuple[str, ...], func: Callable[..., Any],
+                 *args: Any) -> Any:
+        """Dispatch ``action``, then run ``func(txn, *args)`` on a pinned transaction."""
+        self._env.dispatch(action, *names)
+        txn = self._pin()
+        try:
+            return func(txn, *args)
+        finally:
+            self._unpin()
+
+    def refresh(self) -> None:
+        """Move a read-only handle to the newest commit."""
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.refresh")
+            if self._fixed is None and not self._env.writable and self._env.stale():
+                self._env.file.remap()
+                self._txn = self._load_read()
+
+    def readers(self) -> builtins.list[ReaderSlot]:
+        """Slots of the reader table: live and stale readers of this container."""
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.readers")
+            return self._env.reader_slots()
+
+    def clear_stale_readers(self) -> builtins.list[ReaderSlot]:
+        """Empty the reader-table slots of dead processes; return them.
+
+        A stale slot already holds nothing back (the writer ignores slots
+        whose owner's lock vanished); clearing tidies the table and what
+        :meth:`readers` and ``cart check`` report.
+        """
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.clear_stale_readers")
+            return self._env.clear_stale_readers()
 
     def close(self) -> None:
         """Commit pending changes (read-write handles) and release the file."""
@@ -338,163 +382,51 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
             if self._closed:
                 return
             try:
-                if self._alloc is not None and self._dirty:
+                if isinstance(self._txn, WriteTxn) and self._txn.dirty:
                     self.commit()
             finally:
                 self._closed = True
+                self._pending.live = False
                 self._close_thread_handles()
-                self._store.clear()
-                if self._table is not None:
-                    self._table.close()
-                self._mf.close()
+                self._env.close()
 
     def __enter__(self) -> Cartridge:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None and not self._closed and self._alloc is not None:
+        if exc_type is not None and not self._closed and isinstance(self._txn, WriteTxn):
             self.rollback()
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"generation {self._gen}"
+        state = "closed" if self._closed else f"generation {self._txn.generation}"
         return f"<Cartridge {self.path!r} mode={self.mode!r} {state}>"
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return self._closed
-
-    @property
-    def generation(self) -> int:
-        """Generation of the last commit this handle sees."""
-        return self._gen
+    def __del__(self) -> None:
+        # A forgotten read-only handle must not pin its generation (and hold
+        # space) until the process exits.  Writers are left alone: closing
+        # one would commit (their finalizer warns about dropped changes).
+        if (getattr(self, "mode", None) == "r" and getattr(self, "_pid", None) == os.getpid()
+                and getattr(self, "_closed", True) is False):
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - never raise from a finalizer
+                pass
 
     # ---------------------------------------------------------- transactions
     def commit(self) -> None:
         """Make every pending change durable; returns once it is on disk."""
         with self._lock:
-            self._check_writable()
-            if not self._dirty:
-                return
-            self._meta_written = False
-            try:
-                self._commit()
-            except BaseException:
-                if self._meta_written:
-                    # The new meta page may already be what readers (and a
-                    # reopen) see: never roll back to pages it reaches. Adopt
-                    # whatever the file says now, as a reopen would.
-                    self._load_durable()
-                else:
-                    self.rollback()
-                raise
-
-    def _commit(self) -> None:
-        gen = self._gen + 1
-        self._meta_written = False
-        alloc = self._alloc
-        pager = self._pager
-
-        def write_node(page: int, node: Node) -> None:
-            from .btree import encode_node
-
-            count, body = encode_node(node)
-            pager.write_headed(page, PT_LEAF if node.leaf else PT_BRANCH, gen, count, body)
-
-        root, depth, node_pages = self._tree.flush(alloc.alloc_scattered, write_node, gen)
-        fields, fm_pages = alloc.write_state(gen)
-        written = node_pages + fm_pages
-        meta = np.zeros((), META)
-        meta["root"] = root if root is not None else (0, 0)
-        meta["tree_depth"] = depth
-        meta["next_file_id"] = self._next_fid
-        meta["file_count"] = self._file_count
-        meta["dir_count"] = self._dir_count
-        meta["committed_ns"] = time.time_ns()
-        for name, value in fields.items():
-            if name in ("fm_ptrs", "pending_inline"):
-                meta[name][: value.size] = value
-            else:
-                meta[name] = value
-        single = not self._wrote_data and len(written) <= META_SYNC_MAX
-        if single:
-            meta["commit_flags"] = META_COMMIT_SINGLE_SYNC
-            meta["sync_count"] = len(written)
-            meta["sync_pages"][: len(written)] = written
-            meta["sync_digest"] = pager.sync_digest(written)
-        else:
-            pager.sync()
-        self._meta_written = True
-        pager.write_meta(gen, meta)
-        pager.sync()
-        alloc.committed()
-        self._gen = self._probe = gen
-        self._meta = meta
-        self._dirty = False
-        self._wrote_data = False
-        self._release()
+            txn = self._writer("container.commit")
+            txn.commit()
+            self._pending.changes = 0
 
     def rollback(self) -> None:
         """Discard every change since the last commit."""
         with self._lock:
-            self._check_writable()
-            kept = self._alloc.rollback()
-            root = int(self._meta["root"]["page"])
-            self._tree.root = (root, int(self._meta["root"]["generation"])) if root else None
-            self._file_count = int(self._meta["file_count"])
-            self._dir_count = int(self._meta["dir_count"])
-            self._next_fid = int(self._meta["next_file_id"])
-            self._dirty = bool(kept)  # pages live views read stay pending: commit that
-            self._wrote_data = False
-            self._known_dirs.clear()
-            self._release()
-
-    # ------------------------------------------------------------- helpers
-    def _entry(self, path: str) -> Entry | None:
-        return self._cat.get(path)
-
-    def _file_entry(self, path: str) -> Entry:
-        entry = self._entry(path)
-        if entry is None:
-            if path == "/":
-                raise IsADirectoryError("'/' is a directory", path)
-            raise NotFoundError(f"no such file in {self.path!r}: {path}", path)
-        if entry.kind == KIND_DIR:
-            raise IsADirectoryError(f"{path} is a directory", path)
-        return entry
-
-    def _missing_parents(self, path: str) -> list[str]:
-        """Ancestors of ``path`` that must be created; raises if one is a file.
-
-        Directories already seen in this transaction are remembered in
-        ``_known_dirs`` (cleared by anything that can remove or move one), so
-        writing many files into one directory looks the directory up once.
-        """
-        known = self._known_dirs
-        missing: list[str] = []
-        for anc in paths.ancestors(path):
-            if missing:
-                missing.append(anc)
-            elif anc not in known:
-                entry = self._entry(anc)
-                if entry is None:
-                    missing.append(anc)
-                elif entry.kind != KIND_DIR:
-                    raise NotADirectoryError(f"{anc} is a file, so {path} cannot exist", path)
-                else:
-                    known.add(anc)
-        return missing
-
-    def _make_dirs(self, dirs: list[str], now: int) -> None:
-        self._known_dirs.update(dirs)
-        for d in dirs:
-            self._cat.put(d, Entry(KIND_DIR, 0, 0o755, 0, now, now, 0))
-            self._dir_count += 1
-
-    def _fits_inline(self, path: str, meta: bytes, size: int) -> bool:
-        cell = 1 + len(path.encode("utf-8")) + ENTRY_STRUCT.size + len(meta) + size
-        return size <= INLINE_MAX and cell <= MAX_CELL
+            txn = self._writer("container.rollback")
+            txn.rollback()
+            self._pending.changes = 0
 
     # --------------------------------------------------------------- writing
     def write(self, path: str, data: Any, *, metadata: dict | None = None,
@@ -509,48 +441,27 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         chunk is compressed; later partial writes keep the file's policy.
         """
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            policy, level = parse_policy(compression, level, self._default_policy())
-            view = _byte_view(data)
-            existing = self._entry(p)
-            if p == "/" or (existing is not None and existing.kind == KIND_DIR):
-                raise IsADirectoryError(f"{p} is a directory", p)
-            missing = self._missing_parents(p)
-            meta = encode_metadata(metadata) if metadata is not None else (
-                existing.meta if existing else b"")
-            now = time.time_ns()
-            if mode is None:
-                mode = existing.mode if existing else 0o644
-            entry = Entry(KIND_FILE, policy << ENTRY_POLICY_SHIFT, mode & 0o7777, 0, now,
-                          existing.ctime_ns if existing else now, 0, meta)
-            if self._fits_inline(p, meta, len(view)):
-                entry.flags |= ENTRY_INLINE
-                entry.inline = bytes(view)
-                entry.size = len(view)
-            else:
-                entry.file_id = self._next_fid
-                self._next_fid += 1
-                self._data_write(entry, 0, view, level)
-            if existing is not None:
-                self._data.free(existing)
-            else:
-                self._file_count += 1
-            self._make_dirs(missing, now)
-            self._cat.put(p, entry)
-            self._dirty = True
+            txn = self._writer("file.write", p)
+            policy, lvl = parse_policy(compression, level, txn.default_policy())
+            txn.write(p, byte_view(data), metadata, mode, policy, lvl)
+            self._changed()
 
     def append(self, path: str, data: Any) -> None:
         """Append ``data`` to a file, creating it if missing."""
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            entry = self._entry(p)
+            txn = self._writer("file.append", p)
+            entry = txn.entry(p)
+            view = byte_view(data)
             if entry is None:
-                self.write(p, data)
-                return
-            view = _byte_view(data)
-            self._update(p, entry, entry.size, view)
+                policy, lvl = txn.default_policy()
+                txn.write(p, view, None, None, policy, lvl)
+            else:
+                txn.update(p, entry, entry.size, view)
+            self._changed()
 
     def write_at(self, path: str, offset: int, data: Any) -> None:
         """Write ``data`` into an existing file at ``offset`` (like ``pwrite``).
@@ -559,132 +470,48 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         chunks the write touches are copied.
         """
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            offset = _non_negative(offset, "offset")
-            entry = self._file_entry(p)
-            view = _byte_view(data)
+            offset = non_negative(offset, "offset")
+            txn = self._writer("file.write_at", p)
+            entry = txn.file_entry(p)
+            view = byte_view(data)
             if len(view):  # like pwrite: writing nothing changes nothing
-                self._update(p, entry, offset, view)
-
-    def _update(self, p: str, entry: Entry, offset: int, view: memoryview) -> None:
-        """Write ``view`` at ``offset`` of an existing file and store its entry."""
-        if entry.kind == KIND_DIR:
-            raise IsADirectoryError(f"{p} is a directory", p)
-        _refuse_array(p, entry)
-        end = offset + len(view)
-        if entry.flags & ENTRY_INLINE and self._fits_inline(p, entry.meta, max(entry.size, end)):
-            buf = bytearray(entry.inline.ljust(max(entry.size, end), b"\0"))
-            buf[offset:end] = view
-            entry.inline = bytes(buf)
-            entry.size = len(buf)
-        elif len(view) or end > entry.size:
-            converted = entry.flags & ENTRY_INLINE
-            if converted:
-                entry = self._to_chunked(entry)
-            try:
-                self._data_write(entry, offset, view)
-            except ContainerFullError:
-                if converted:
-                    self._data.free(entry)
-                raise
-        entry.mtime_ns = time.time_ns()
-        self._cat.put(p, entry)
-        self._dirty = True
-
-    def _data_write(self, entry: Entry, offset: int, view: memoryview, level: int = 0) -> None:
-        self._data.write(entry, offset, view, self._gen + 1, level)
-        self._wrote_data = True
-
-    def _fit_cell(self, path: str, entry: Entry) -> Entry:
-        """``entry`` ready to store under ``path``: inline data that would make the
-        cell (longer path after a rename) too large moves to data pages."""
-        if entry.flags & ENTRY_INLINE and not self._fits_inline(path, entry.meta, entry.size):
-            return self._to_chunked(entry)
-        return entry
-
-    def _to_chunked(self, entry: Entry) -> Entry:
-        """A chunked copy of an inline entry (its bytes moved to data pages)."""
-        fresh = Entry(entry.kind, entry.flags & ENTRY_POLICY_MASK, entry.mode, 0,
-                      entry.mtime_ns, entry.ctime_ns, self._next_fid, entry.meta)
-        self._next_fid += 1
-        self._data_write(fresh, 0, memoryview(entry.inline))
-        fresh.size = entry.size
-        return fresh
+                txn.update(p, entry, offset, view)
+                self._changed()
 
     def truncate(self, path: str, size: int) -> None:
         """Cut a file to ``size`` bytes, or extend it with zeros."""
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            size = _non_negative(size, "size")
-            entry = self._file_entry(p)
-            self._truncate_entry(p, entry, size)
-
-    def _truncate_entry(self, p: str, entry: Entry, size: int) -> None:
-        _refuse_array(p, entry)
-        if entry.flags & ENTRY_INLINE:
-            if self._fits_inline(p, entry.meta, size):
-                entry.inline = entry.inline[:size].ljust(size, b"\0")
-                entry.size = size
-            else:
-                entry = self._to_chunked(entry)
-                entry.size = size
-        elif size < entry.size:
-            self._data.shrink(entry, size, self._gen + 1)
-            self._wrote_data = True
-        else:
-            entry.size = size
-        entry.mtime_ns = time.time_ns()
-        self._cat.put(p, entry)
-        self._dirty = True
+            size = non_negative(size, "size")
+            self._writer("file.truncate", p).truncate(p, size)
+            self._changed()
 
     def delete(self, path: str) -> None:
         """Remove a file (use :meth:`rmdir` for directories)."""
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            entry = self._file_entry(p)
-            self._data.free(entry)
-            self._cat.remove(p)
-            self._file_count -= 1
-            self._dirty = True
+            self._writer("file.delete", p).delete(p)
+            self._changed()
 
     def mkdir(self, path: str, parents: bool = True, exist_ok: bool = False) -> None:
         """Create a directory (and, with ``parents``, its missing ancestors)."""
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            entry = self._entry(p) if p != "/" else Entry(KIND_DIR, 0, 0, 0, 0, 0, 0)
-            if entry is not None:
-                if entry.kind == KIND_DIR and exist_ok:
-                    return
-                raise FileExistsError(f"{p} already exists", p)
-            missing = self._missing_parents(p)
-            if missing and not parents:
-                raise NotFoundError(f"parent directory {missing[0]} does not exist", p)
-            now = time.time_ns()
-            self._make_dirs(missing + [p], now)
-            self._dirty = True
+            self._writer("dir.create", p).mkdir(p, parents, exist_ok)
+            self._changed()
 
     def rmdir(self, path: str) -> None:
         """Remove an empty directory."""
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            if p == "/":
-                raise InvalidPathError("the root directory cannot be removed")
-            entry = self._entry(p)
-            if entry is None:
-                raise NotFoundError(f"no such directory: {p}", p)
-            if entry.kind != KIND_DIR:
-                raise NotADirectoryError(f"{p} is not a directory", p)
-            if self._cat.has_children(p):
-                raise DirectoryNotEmptyError(f"directory {p} is not empty", p)
-            self._cat.remove(p)
-            self._known_dirs.clear()
-            self._dir_count -= 1
-            self._dirty = True
+            self._writer("dir.delete", p).rmdir(p)
+            self._changed()
 
     def rename(self, src: str, dst: str) -> None:
         """Move a file or directory (with everything under it) to ``dst``.
@@ -693,120 +520,113 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         directory by a directory.
         """
         with self._lock:
-            self._check_writable()
+            self._check_open()
             s, d = paths.normalize(src), paths.normalize(dst)
-            self._known_dirs.clear()
-            if s == "/":
-                raise InvalidPathError("the root directory cannot be renamed")
-            entry = self._entry(s)
-            if entry is None:
-                raise NotFoundError(f"no such file or directory: {s}", s)
-            if s == d:
-                return
-            if d == "/" or d.startswith(s + "/"):
-                raise InvalidPathError(f"cannot move {s} into itself ({d})")
-            target = self._entry(d)
-            if target is not None:
-                if target.kind == KIND_DIR and entry.kind != KIND_DIR:
-                    raise IsADirectoryError(f"{d} is a directory", d)
-                if target.kind != KIND_DIR and entry.kind == KIND_DIR:
-                    raise NotADirectoryError(f"{d} is not a directory", d)
-                if target.kind == KIND_DIR and self._cat.has_children(d):
-                    raise DirectoryNotEmptyError(f"directory {d} is not empty", d)
-            missing = self._missing_parents(d)
-            now = time.time_ns()
-            if target is not None:
-                self._data.free(target)
-                if target.kind == KIND_DIR:
-                    self._dir_count -= 1
-                else:
-                    self._file_count -= 1
-            self._make_dirs(missing, now)
-            if entry.kind == KIND_DIR:
-                moved = builtins.list(self._cat.descendants(s))
-                for old_path, raw in moved:
-                    self._cat.remove(old_path)
-                    new_path = d + old_path[len(s):]
-                    self._cat.put(new_path, self._fit_cell(new_path, Entry.decode(raw)))
-            self._cat.remove(s)
-            self._cat.put(d, self._fit_cell(d, entry))
-            self._dirty = True
+            self._writer("path.rename", s, d).rename(s, d)
+            self._changed()
 
     def set_metadata(self, path: str, metadata: dict) -> None:
         """Replace the user metadata of a file or directory."""
         with self._lock:
-            self._check_writable()
+            self._check_open()
             p = paths.normalize(path)
-            entry = self._entry(p)
-            if entry is None:
-                raise NotFoundError(f"no such file or directory: {p}", p)
-            entry.meta = encode_metadata(metadata)
-            if entry.flags & ENTRY_INLINE and not self._fits_inline(p, entry.meta, entry.size):
-                entry = self._to_chunked(entry)
-            self._cat.put(p, entry)
-            self._dirty = True
+            self._writer("path.set_metadata", p).set_metadata(p, metadata)
+            self._changed()
 
     # --------------------------------------------------------------- reading
-    @_read_op
-    def read(self, path: str, offset: int = 0, size: int | None = None) -> bytes:
-        """Return ``size`` bytes of a file from ``offset`` (all of it by default)."""
-        p = paths.normalize(path)
-        offset = _non_negative(offset, "offset")
-        if size is not None:
-            size = _non_negative(size, "size")
-        entry = self._file_entry(p)
-        return self._read_entry(entry, offset, size)
+    def _thread_handle(self) -> Cartridge | None:
+        """This thread's own handle on the same container, or None to use ``self``.
 
-    @_read_op
-    def _file_version(self, path: str) -> tuple[int, int, int]:
-        """What identifies one version of a file: (size, mtime_ns, ctime_ns)."""
-        entry = self._file_entry(paths.normalize(path))
-        return entry.size, entry.mtime_ns, entry.ctime_ns
+        LMDB gives each thread its own read transaction; a plain read-only
+        ``Cartridge`` does the same behind the scenes.  Calls from the thread
+        that opened it run on it; every other thread gets (once) a read-only
+        handle of its own, with its own lock, mapping and reader slot, so
+        reads from many threads run in parallel instead of queueing on one
+        lock.  Each such handle dies with its thread (it lives in a
+        thread-local) or when this one closes.  Read-write handles, read
+        transactions and snapshot handles are not delegated: their calls are
+        serialized by the handle's lock.
+        """
+        if (self.mode != "r" or self._fixed is not None
+                or threading.get_ident() == self._home):
+            return None
+        local = self._threads
+        other = getattr(local, "handle", None)
+        if other is None or other._closed:
+            with self._lock:
+                self._check_open()
+                other = Cartridge(self.path, "r", **self._reopen_options())
+                other._env.hooks = self._env.hooks
+                self._children.add(other)
+            local.handle = other
+        return other
 
-    @_read_op
-    def _read_version(self, path: str, offset: int, size: int,
-                      version: tuple[int, int, int]) -> bytes:
-        """``read`` of one version of a file, in one pinned call (file objects)."""
-        p = paths.normalize(path)
-        entry = self._entry(p)
-        if entry is None or entry.kind != KIND_FILE or (
-                entry.size, entry.mtime_ns, entry.ctime_ns) != version:
+    def _close_thread_handles(self) -> None:
+        for other in list(self._children):
+            other.close()
+
+    def read(self, path: str, offset: int = 0, size: int | None = None, *,
+             version: tuple[int, int, int] | None = None) -> bytes:
+        """Return ``size`` bytes of a file from ``offset`` (all of it by default).
+
+        ``version`` (from :meth:`file_version`) reads only that version of the
+        file: :class:`StaleFileError` if a newer commit changed it (file
+        objects on read-only handles use this so they never splice two).
+        """
+        other = self._thread_handle()
+        if other is not None:
+            return other.read(path, offset, size, version=version)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            offset = non_negative(offset, "offset")
+            if size is not None:
+                size = non_negative(size, "size")
+            return self._reading("file.read", (p,), self._read_file, p, offset, size, version)
+
+    def _read_file(self, txn: ReadTxn, p: str, offset: int, size: int | None,
+                   version: tuple[int, int, int] | None) -> bytes:
+        entry = txn.file_entry(p)
+        if version is not None and (entry.size, entry.mtime_ns, entry.ctime_ns) != version:
             raise StaleFileError(
                 f"{p} changed in a newer commit while a file object was reading it; "
                 "reopen the file object to read the new version", p)
-        return self._read_entry(entry, offset, size)
-
-    def _read_entry(self, entry: Entry, offset: int, size: int | None) -> bytes:
-        end = entry.size if size is None else min(entry.size, offset + size)
-        if offset >= end:
-            return b""
-        if entry.flags & ENTRY_INLINE:
-            return entry.inline[offset:end].ljust(end - offset, b"\0")
         if entry.flags & ENTRY_ARRAY:
-            return self._array_bytes(entry, offset, end)
-        return self._data.read(entry, offset, end)
+            end = entry.size if size is None else min(entry.size, offset + size)
+            return self._arrays.read_bytes(txn, entry, offset, end) if offset < end else b""
+        return txn.read_entry(entry, offset, size)
 
-    @_read_op
+    def file_version(self, path: str) -> tuple[int, int, int]:
+        """What identifies one version of a file: ``(size, mtime_ns, ctime_ns)``."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.file_version(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            entry = self._reading("path.stat", (p,), ReadTxn.file_entry, p)
+            return entry.size, entry.mtime_ns, entry.ctime_ns
+
     def exists(self, path: str) -> bool:
         """True when a file or directory exists at ``path``."""
-        p = paths.normalize(path)
-        return p == "/" or self._entry(p) is not None
+        other = self._thread_handle()
+        if other is not None:
+            return other.exists(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            return bool(self._reading("path.exists", (p,), ReadTxn.exists, p))
 
-    @_read_op
     def stat(self, path: str) -> FileInfo:
         """Describe a file or directory."""
-        p = paths.normalize(path)
-        if p == "/":
-            t = self._pager.header.created_ns / 1e9
-            return FileInfo("/", "dir", 0, t, t, 0o755, {})
-        entry = self._entry(p)
-        if entry is None:
-            raise NotFoundError(f"no such file or directory: {p}", p)
-        info = _info(p, entry)
-        if entry.kind == KIND_FILE:
-            stored = entry.size if entry.flags & ENTRY_INLINE else self._data.stored_size(entry)
-            info = dataclasses.replace(info, stored_size=stored)
-        return info
+        other = self._thread_handle()
+        if other is not None:
+            return other.stat(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            info: FileInfo = self._reading("path.stat", (p,), ReadTxn.stat, p)
+            return info
 
     def list(self, prefix: str = "/", recursive: bool = False) -> builtins.list[str]:
         """Sorted absolute paths under a directory, or matching a name prefix.
@@ -819,30 +639,38 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         """
         return [p for p, _ in self._scan(prefix, recursive)]
 
-    @_read_op
-    def _scan(self, prefix: str, recursive: bool) -> builtins.list[tuple[str, bytes]]:
-        """``(path, raw entry)`` pairs for :meth:`list` and :meth:`walk`."""
-        p = paths.normalize(prefix)
-        entry = None if p == "/" else self._entry(p)
-        if p == "/" or (entry is not None and entry.kind == KIND_DIR):
-            it = self._cat.descendants(p) if recursive else self._cat.children(p)
-            return builtins.list(it)
-        if entry is not None:
-            return [(p, entry.encode())]
-        parent = paths.parent(p)
-        pentry = None if parent == "/" else self._entry(parent)
-        if parent != "/" and (pentry is None or pentry.kind != KIND_DIR):
-            raise NotFoundError(f"no such directory: {parent}", parent)
-        stem = paths.name(p).encode("utf-8")
-        found = self._cat.descendants(parent, stem)
-        if recursive:
-            return builtins.list(found)
-        return [(q, e) for q, e in found if "/" not in q[len(parent.rstrip("/")) + 1:]]
-
     def walk(self, prefix: str = "/") -> Iterator[tuple[str, FileInfo]]:
         """``(path, FileInfo)`` for everything under ``prefix``, in path order."""
-        for p, raw in self._scan(prefix, True):
-            yield p, _info(p, Entry.decode(raw))
+        return walk_infos(self._scan(prefix, True))
+
+    def _scan(self, prefix: str, recursive: bool) -> builtins.list[tuple[str, bytes]]:
+        other = self._thread_handle()
+        if other is not None:
+            return other._scan(prefix, recursive)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(prefix)
+            items: builtins.list[tuple[str, bytes]] = self._reading(
+                "dir.list", (p,), ReadTxn.scan, p, recursive)
+            return items
+
+    def is_raw(self, path: str) -> bool:
+        """True when ``path``'s bytes lie uncompressed and unencrypted in data pages.
+
+        Inline files (small, kept in their catalog entry) are not raw either:
+        they have no data pages to map.  Zero-copy views are possible only then.
+        """
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            return bool(self._reading("path.stat", (p,), _is_raw, p))
+
+    def require_raw(self, path: str, what: str = "a view") -> None:
+        """Raise :class:`EncodedDataError` unless :meth:`is_raw` holds for ``path``."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._reading("path.stat", (p,), ReadTxn.require_raw, p, what)
 
     def open_file(self, path: str, mode: str = "rb", *, compression: str | None = DEFAULT,
                   level: int | None = None) -> Any:
@@ -851,23 +679,211 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
         Modes ``"rb"``, ``"wb"``, ``"ab"`` and ``"r+b"``.  Data streams through
         a buffer; nothing loads the whole file.  ``compression``/``level``
         apply to a file that ``"wb"`` (or ``"ab"`` on a missing file) creates.
+        Each read or write of the object passes the choke point as
+        ``file.read``/``file.write_at``.
         """
         from .fileobj import open_file
 
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._env.dispatch("file.open", p)
         if compression != DEFAULT or level is not None:
             parse_policy(compression, level, (0, 0))
-        return open_file(self, path, mode, compression=compression, level=level)
+        return open_file(self, p, mode, compression=compression, level=level)
+
+    # ----------------------------------------------------------------- arrays
+    def write_array(self, path: str, arr: Any, *, attrs: dict | None = None,
+                    compression: str | None = DEFAULT, level: int | None = None) -> None:
+        """Store a numpy array at ``path`` (replacing what is there).
+
+        Any non-object dtype (numbers, bool, complex, ``S``/``U`` strings,
+        datetime64/timedelta64, nested structured dtypes) keeps its byte order;
+        the bytes go to one contiguous page-aligned extent in C order (Fortran
+        order for Fortran-contiguous arrays), so :meth:`view` can map them.
+        ``attrs`` is a JSON-able dict.  Raises :class:`TypeError`
+        (:class:`~cartridge.UnsupportedDtypeError`) for object dtypes and
+        variable-width strings.
+
+        ``compression`` (``"lz4"``, ``"zstd"``, ``"auto"`` or None; the
+        container's default when not given) and ``level`` compress each chunk
+        on its own, as for files.  A compressed array, and every array of an
+        encrypted container, is read by decoding only the chunks a read
+        touches; it cannot be viewed (:class:`~cartridge.EncodedDataError`).
+        """
+        arr = np.asarray(arr)
+        check_dtype(arr.dtype)
+        if attrs is not None:
+            encode_attrs(attrs)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            txn = self._writer("array.write", p)
+            policy, lvl = parse_policy(compression, level, txn.default_policy())
+            self._arrays.write_array(txn, p, arr, attrs, policy, lvl)
+            self._changed()
+
+    def create_dataset(self, path: str, shape: Any, dtype: Any = np.float64, *,
+                       maxshape: Any = None, chunks: Any = None, fill_value: Any = 0,
+                       attrs: dict | None = None, compression: str | None = DEFAULT,
+                       level: int | None = None) -> Dataset:
+        """Create an array without data (h5py-style) and return its :class:`Dataset`.
+
+        ``maxshape`` (a tuple, ``None`` entries meaning unlimited) makes it
+        resizable, which needs chunked storage: ``chunks`` is a chunk shape or
+        ``True`` for an automatic one (implied by ``maxshape``).  Without
+        either, the array is contiguous (viewable), filled with ``fill_value``.
+        ``compression``/``level`` as for :meth:`write_array`; ``level`` applies
+        to the chunks this call writes (later writes use the codec's default
+        level, as partial writes of files do).
+        """
+        plan = plan_dataset(shape, dtype, maxshape, chunks, fill_value, attrs)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            txn = self._writer("array.create", p)
+            policy, lvl = parse_policy(compression, level, txn.default_policy())
+            self._arrays.create_dataset(txn, p, plan, policy, lvl)
+            self._changed()
+        return Dataset(self, p)
+
+    def array(self, path: str) -> Dataset:
+        """A lazy :class:`Dataset` on the array at ``path`` (checked to exist)."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._reading("array.open", (p,), self._arrays.describe, p)
+        return Dataset(self, p)
+
+    def view(self, path: str) -> np.ndarray:
+        """A read-only, zero-copy ndarray on the mapped pages of the array at ``path``.
+
+        O(1) in the array's size.  The view shows the generation it was taken
+        from and stays valid and unchanged whatever happens to the file or the
+        container afterwards (see the README's Caveats).
+        Chunked datasets and arrays changed in place are not one extent: read
+        them with ``cart.array(path)[...]`` (raises :class:`NotContiguousError`).
+        Compressed arrays and every array of an encrypted container are not in
+        the map as they are (raises :class:`EncodedDataError`).
+        """
+        other = self._thread_handle()
+        if other is not None:
+            return other.view(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            out: np.ndarray = self._reading("array.view", (p,), self._arrays.view, p)
+            return out
+
+    @property
+    def mapping(self) -> np.ndarray:
+        """The current memory map as a read-only uint8 array.
+
+        Views returned by :meth:`view` point into it (``np.shares_memory(view,
+        cart.mapping)`` holds until the container grows and is remapped).
+        """
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.mapping")
+            out = self._env.file.buf[:]
+            out.flags.writeable = False
+            return out
+
+    def describe_array(self, path: str) -> ArrayDesc:
+        """The descriptor of the array at ``path``: dtype, shape, maxshape, chunks,
+        fill value, order and layout (what :class:`Dataset` properties read)."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.describe_array(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            desc: ArrayDesc = self._reading("array.read", (p,), self._arrays.describe, p)
+            return desc
+
+    def read_array(self, path: str, key: Any = ...) -> Any:
+        """``array[key]`` of the array at ``path`` as a new ndarray (or scalar);
+        only the chunks the index touches are read (``Dataset.__getitem__``)."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.read_array(path, key)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            env = self._env
+            if self._fixed is not None or env.writable or isinstance(key, (str, list)):
+                return self._reading("array.read", (p,), self._arrays.getitem, p, key)
+            env.dispatch("array.read", p)
+            found, view = self._arrays.kept_view(p, env.pager.newest_generation())
+            if found and view is not None:
+                out = view[key]
+                if isinstance(out, np.ndarray) and np.may_share_memory(out, view):
+                    out = out.copy()
+                return out
+            txn = self._pin()
+            try:
+                out = self._arrays.getitem(txn, p, key)
+                if not found:
+                    self._arrays.keep_view(txn, p)
+                return out
+            finally:
+                self._unpin()
+
+    def array_attrs(self, path: str) -> dict:
+        """The JSON-able attributes of the array at ``path`` (``Dataset.attrs``)."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.array_attrs(path)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            attrs: dict = self._reading("array.read", (p,), self._arrays.attrs, p)
+            return attrs
+
+    def update_array(self, path: str, key: Any, value: Any) -> None:
+        """``array[key] = value`` on the array at ``path``, copying on write only the
+        chunks that change (``Dataset.__setitem__``)."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.setitem(self._writer("array.update", p), p, key, value)
+            self._changed()
+
+    def resize_array(self, path: str, shape: Any) -> None:
+        """Change the shape of the chunked dataset at ``path`` (``Dataset.resize``)."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.resize(self._writer("array.resize", p), p, shape)
+            self._changed()
+
+    def set_array_attrs(self, path: str, attrs: dict) -> None:
+        """Replace the attributes of the array at ``path`` (``Dataset.attrs[...] = v``)."""
+        encode_attrs(attrs)
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.set_attrs(self._writer("array.set_attrs", p), p, attrs)
+            self._changed()
 
     # ------------------------------------------------------------ reporting
-    @_read_op
     def info(self) -> ContainerInfo:
         """Cheap summary of the container (no tree walk)."""
-        file_size = self._mf.file_size()
-        alloc, holders = self._space()
+        other = self._thread_handle()
+        if other is not None:
+            return other.info()
+        with self._lock:
+            self._check_open()
+            return self._reading("container.info", (), self._info)  # type: ignore[no-any-return]
+
+    def _info(self, txn: ReadTxn) -> ContainerInfo:
+        file_size = self._env.file.file_size()
+        alloc, holders = self._space(txn)
         runs, largest, free_pages = alloc.stats()
         total = alloc.nbits
         pending = sum(rec[2] for rec in alloc.pending)
         tail = max(0, file_size // PAGE_SIZE - total)
+        pager = self._env.pager
         return ContainerInfo(
             path=self.path,
             size=file_size,
@@ -875,43 +891,297 @@ class Cartridge(ArrayMixin, CodecMixin, RekeyMixin, MVCCMixin, SnapshotMixin, Co
             total_pages=total,
             used_pages=total - free_pages,
             free=(free_pages + tail) * PAGE_SIZE,
-            file_count=self._file_count,
-            dir_count=self._dir_count,
-            generation=self._gen,
+            file_count=txn.file_count,
+            dir_count=txn.dir_count,
+            generation=txn.generation,
             free_runs=runs,
             largest_free_run=largest,
             fragmentation=0.0 if free_pages == 0 else 1.0 - largest / free_pages,
             pending_pages=pending,
             holders=holders,
-            encrypted=self._pager.encrypted,
-            compression=CODEC_NAMES[self._pager.header.codec],
-            cache={**self._chunk_cache.stats(), "decodes": self._data.decodes},
+            encrypted=pager.encrypted,
+            compression=CODEC_NAMES[pager.header.codec],
+            cache={**self._env.chunk_cache.stats(), "decodes": txn.data.decodes},
         )
 
-    @_read_op
+    def _space(self, txn: ReadTxn) -> tuple[Any, builtins.list[str]]:
+        """The free map this handle may read safely, and what holds space in it.
+
+        A snapshot handle's own meta page may be recycled by now (it pins
+        only the snapshot's tree), so it asks a fresh plain handle.
+        """
+        _meta, full = txn.own_meta()
+        if full:
+            alloc = txn.space()
+            return alloc, txn.holders(alloc.pending)
+        with Cartridge(self.path, "r", **self._reopen_options()) as fresh:
+            with fresh._lock:
+                fresh._check_open()
+                ftxn = fresh._pin()
+                try:
+                    alloc = ftxn.space()
+                    return alloc, ftxn.holders(alloc.pending)
+                finally:
+                    fresh._unpin()
+
     def verify(self, data: bool = True) -> Any:
         """Check every reachable page; see :class:`cartridge.verify.VerifyReport`."""
         from .verify import verify
 
-        meta, full = self._own_meta()
-        return verify(self._pager, self._store, meta, self._gen, data=data, free_map=full)
+        with self._lock:
+            self._check_open()
+            return self._reading("container.verify", (), self._verify, data, verify)
 
-    def _default_policy(self) -> tuple[int, int]:
-        """The container's default ``(policy, level)`` from the file header."""
-        return self._pager.header.codec, self._pager.header.level
+    def _verify(self, txn: ReadTxn, data: bool, verify: Any) -> Any:
+        meta, full = txn.own_meta()
+        return verify(self._env.pager, self._env.nodes, meta, txn.generation, data=data,
+                      free_map=full)
+
+    # ------------------------------------------------------------- snapshots
+    def snapshot(self, name: str) -> SnapshotInfo:
+        """Pin the current state under ``name``, in O(1) whatever the size.
+
+        Pending changes are committed first (they become part of the
+        snapshot); then one more commit records the snapshot.  Its pages stay
+        in the file, shared with the live tree, until :meth:`delete_snapshot`.
+        """
+        with self._lock:
+            info = snapshots.take(self._writer("snapshot.create", name), name)
+            self._pending.changes = 0
+            return info
+
+    def snapshots(self) -> builtins.list[SnapshotInfo]:
+        """Every snapshot, oldest first: name, generation, time, bytes only it holds."""
+        other = self._thread_handle()
+        if other is not None:
+            return other.snapshots()
+        with self._lock:
+            self._check_open()
+            out: builtins.list[SnapshotInfo] = self._reading(
+                "snapshot.list", (), snapshots.list_snapshots)
+            return out
+
+    def delete_snapshot(self, name: str) -> None:
+        """Delete a snapshot and commit; the pages only it kept are freed."""
+        with self._lock:
+            snapshots.delete(self._writer("snapshot.delete", name), name)
+            self._pending.changes = 0
+
+    def restore(self, name: str) -> None:
+        """Make a new commit whose contents equal snapshot ``name``.
+
+        Uncommitted changes are discarded.  Every snapshot (older or newer
+        than ``name``) is kept.
+        """
+        with self._lock:
+            snapshots.restore(self._writer("snapshot.restore", name), name)
+            self._pending.changes = 0
+
+    def diff(self, a: str | None, b: str | None = None) -> DiffResult:
+        """Paths added, removed and changed from ``a`` to ``b``.
+
+        Each side is a snapshot name, or None for the state this handle sees
+        now (a writer's includes its uncommitted changes).
+        """
+        other = self._thread_handle()
+        if other is not None:
+            return other.diff(a, b)
+        with self._lock:
+            self._check_open()
+            names = tuple(n for n in (a, b) if n is not None)
+            out: DiffResult = self._reading("snapshot.diff", names, snapshots.diff, a, b)
+            return out
+
+    # ------------------------------------------------- compaction, copy, rekey
+    def compact(self, max_pages: int | None = None,
+                callback: Callback | None = None) -> CompactResult:
+        """Move live pages from the end of the file into holes, then truncate it.
+
+        ``max_pages`` bounds the pages moved by this call (None: as many as it
+        takes); call again to continue.  Pending changes are committed
+        first.  ``callback(moved, to_move)`` reports progress.
+        """
+        with self._lock:
+            result = compaction.compact(self._writer("container.compact"), max_pages,
+                                        callback)
+            self._pending.changes = 0
+            return result
+
+    def copy(self, dest: str | os.PathLike[str], compact: bool = True, *,
+             overwrite: bool = False, callback: Callback | None = None) -> None:
+        """Write the current commit to a new container at ``dest``.
+
+        With ``compact=True`` (like ``mdb_copy -c``) the copy is a fresh,
+        defragmented container holding the files and directories with their
+        metadata and times, and no snapshots; it keeps the source's
+        encryption (same key or password) and default compression.  With
+        ``compact=False`` it is the pages of this commit as they are,
+        snapshots included.  ``callback(done, total)`` reports progress in bytes.
+        """
+        dest = os.fspath(dest)
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.copy", dest)
+            if isinstance(self._txn, WriteTxn) and self._txn.dirty:
+                self._txn.commit()
+                self._pending.changes = 0
+        with self.reader() as src:
+            if not compact:
+                compaction.copy_raw(src.txn, dest, overwrite, callback)
+                return
+            codec, level = src.txn.default_policy()
+            with create(dest, overwrite=overwrite, chunk_size=src.chunk_size,
+                        compression=CODEC_NAMES[codec], level=level or None,
+                        **self._secret_args()) as out:
+                compaction.copy_tree(src, out, callback)
+
+    def rekey(self, new_key: bytes | str | None = None, *,
+              new_password: str | None = None) -> None:
+        """Re-encrypt every page and chunk under ``new_key`` or ``new_password``.
+
+        ``new_key`` is the new 32-byte key; a ``str`` there is taken as a new
+        password (``rekey("s3cret")`` = ``rekey(new_password="s3cret")``).
+        Crash-safe (see :mod:`cartridge.rekey`).  Pending changes are
+        committed first.  Other handles must reopen with the new key.
+        """
+        with self._lock:
+            rekey.rekey(self._writer("container.rekey"), new_key, new_password)
+            self._pending.changes = 0
+            self._secrets = ({"key": new_key, "password": None} if isinstance(new_key, bytes)
+                             else {"key": None, "password": new_password or new_key})
+            self._options.update(key_file=None, password_env=None)
+
+    def _secret_args(self) -> dict[str, Any]:
+        """How to open this container's key again: a key source, or the key itself."""
+        out = {k: v for k, v in self._secrets.items() if v is not None}
+        for name in ("key_file", "password_env"):
+            if self._options.get(name) is not None:
+                out[name] = self._options[name]
+        return out
+
+    # ------------------------------------------------------ read transactions
+    def reader(self) -> Cartridge:
+        """A read transaction: a read-only handle pinned to the newest commit.
+
+        Use it as a context manager (``with cart.reader() as r:``); it has the
+        whole read API (``read``, ``exists``, ``stat``, ``list``, ``walk``,
+        ``open_file``, ``snapshots``...) and sees that one commit until it is
+        closed, however many commits the writer makes meanwhile.  A
+        read-write handle's transaction sees its last commit, not its
+        uncommitted changes.  Each transaction has its own lock and pin, so
+        transactions in different threads read in parallel.
+        """
+        with self._lock:
+            self._check_open()
+            self._env.dispatch("container.reader")
+            out = Cartridge(self.path, "r", _fixed=("pin",),
+                            **dict(self._reopen_options(), max_size=None))
+            out._env.hooks = self._env.hooks
+            return out
+
+    def _reopen_options(self) -> dict[str, Any]:
+        opts = {k: v for k, v in self._options.items() if k not in ("key_file", "password_env")}
+        return dict(opts, **self._secret_args())
+
+    def _load_fixed(self) -> None:
+        """Pin what a read transaction or snapshot handle reads, for its life."""
+        env = self._env
+        kind = self._fixed[0]
+        if kind == "pin":
+            while not env.pin(self._txn.generation):
+                env.file.remap()
+                self._txn = self._load_read()
+            self._fixed = ("generation", *self._txn.state())
+            return
+        if kind == "snapshot":
+            while True:
+                rec = self._txn.snapshot_record(self._fixed[1])
+                if env.readers is None or env.readers.pin_checked(
+                        rec.generation, lambda: env.unchanged(self._txn.generation)):
+                    break
+                env.file.remap()
+                self._txn = self._load_read()
+            self._txn = ReadTxn.at(env, self._txn.generation, self._txn.meta, rec)
+            return
+        state = self._fixed[1:]
+        gen = state[0]
+        loaded = self._txn
+        if env.readers is not None and not (
+                env.readers.pin_checked(gen, lambda: env.unchanged(loaded.generation))
+                and gen == loaded.generation):
+            if not self._held_elsewhere(gen):
+                env.unpin()
+                raise StaleFileError(
+                    f"generation {gen} of {self.path!r} is no longer kept (its read "
+                    "transaction ended and no snapshot holds it); pickle a snapshot "
+                    "handle to send an old state to another process")
+        self._txn = ReadTxn.at(env, self._txn.generation, self._txn.meta, state)
+
+    def _held_elsewhere(self, gen: int) -> bool:
+        """Is ``gen`` pinned by another live reader or by a snapshot (after our pin)?"""
+        env = self._env
+        env.file.remap()
+        self._txn = self._load_read()
+        own = env.reader_slot
+        if any(s.alive and s.generation == gen and s.slot != own for s in env.reader_slots()):
+            return True
+        return gen in self._txn.snapshot_generations()
+
+    # ------------------------------------------------------ pickling / fork
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {"path": self.path, "mode": self.mode, "options": dict(self._options),
+                    "fixed": self._fixed, "closed": self._closed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self.mode = state["mode"]
+        self._options = state["options"]
+        self._fixed = state["fixed"]
+        self._closed = state["closed"]
+        self._secrets = {}
+        self._lock = threading.RLock()
+        self._home = threading.get_ident()
+        self._threads = threading.local()
+        self._children = weakref.WeakSet()
+        self._pid = -1  # reopen lazily, on first use
+
+    def _reopen(self) -> None:
+        """Reopen in a new process (after fork or unpickling).
+
+        What the handle inherited is dropped without releasing it: the
+        parent still owns its reader slot and write lock.
+        """
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            if self._closed:  # nothing inherited is open
+                self._pid = os.getpid()
+                return
+            if "_env" in self.__dict__:
+                self._drop_inherited()
+            opts = self._reopen_options()
+            try:
+                Cartridge.__init__(self, self.path, self.mode, _fixed=self._fixed, **opts)
+            except WrongKeyError as exc:
+                self._closed = True
+                raise WrongKeyError(
+                    f"{exc}. A pickled or forked handle never carries a key or password: "
+                    "open the container with key_file= or password_env= so that other "
+                    "processes can reopen it") from None
+
+    def _drop_inherited(self) -> None:
+        """Forget what a forked child inherited, without releasing the parent's."""
+        if "_env" in self.__dict__:
+            self._env.detach()
+            self._pending.live = False
+        self._closed = True
+        self._pid = os.getpid()
 
 
 # ---------------------------------------------------------------- helpers
-def _byte_view(data: Any) -> memoryview:
-    if isinstance(data, str):
-        raise TypeError("data must be bytes-like, not str; encode it first")
-    try:
-        view = memoryview(data)
-    except TypeError:
-        raise TypeError(f"data must be bytes-like, got {type(data).__name__}") from None
-    if not view.c_contiguous:
-        view = memoryview(view.tobytes())
-    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+def _is_raw(txn: ReadTxn, p: str) -> bool:
+    return not txn.why_not_raw(p)
 
 
 def _check_sizes(max_size: Any, chunk_size: Any) -> None:
@@ -929,48 +1199,27 @@ def _check_sizes(max_size: Any, chunk_size: Any) -> None:
                          f"got {chunk_size}")
 
 
-def _non_negative(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
-
-
-def _info(path: str, entry: Entry) -> FileInfo:
-    dtype = shape = chunks = None
-    if entry.flags & ENTRY_ARRAY:
-        desc = decode_desc(entry.inline)
-        dtype, shape, chunks = desc.dtype, desc.shape, desc.chunks
-    return FileInfo(path, KIND_NAMES.get(entry.kind, "unknown"), entry.size,
-                    entry.mtime_ns / 1e9, entry.ctime_ns / 1e9, entry.mode,
-                    decode_metadata(entry.meta),
-                    compression=CODEC_NAMES[entry_policy(entry)] if entry.kind == KIND_FILE
-                    else None, dtype=dtype, shape=shape, chunks=chunks)
-
-
-def _refuse_array(path: str, entry: Entry) -> None:
-    """Byte-level writes would tear an array from its descriptor."""
-    if entry.flags & ENTRY_ARRAY:
-        raise IsAnArrayError(
-            f"{path} is a numpy array; change it with cart.array({path!r})[...] = values, "
-            "or replace it with write() or write_array()", path)
-
-
 def create(path: str | os.PathLike[str], *, overwrite: bool = False,
            max_size: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
            locking: bool | str = True, timeout: float = 0.0, key: bytes | None = None,
-           password: str | None = None, compression: str | None = None,
+           password: str | None = None, key_file: str | os.PathLike[str] | None = None,
+           password_env: str | None = None, compression: str | None = None,
            level: int | None = None, verify_reads: bool = False,
-           cache_size: int = DEFAULT_CACHE_SIZE) -> Cartridge:
+           cache_size: int = DEFAULT_CACHE_SIZE, principal: str | None = None,
+           context: Mapping[str, Any] | None = None) -> Cartridge:
     """Create a new, empty container (16 KiB) and open it read-write.
 
-    ``key`` (32 bytes) or ``password`` (through scrypt) encrypts it;
-    ``compression``/``level`` set the default policy of new files.
+    ``key`` (32 bytes) or ``password`` (through scrypt) encrypts it, as do
+    ``key_file`` (a file holding the key) and ``password_env`` (the name of an
+    environment variable holding the password), which pickled handles carry
+    so worker processes can reopen it.  ``compression``/``level`` set the
+    default policy of new files.  ``principal``/``context`` describe who
+    works through this handle, for the hooks of the choke point.
     """
     fs_path = os.fspath(path)
     _check_sizes(max_size, chunk_size)
     check_key_arg(key, password)
+    resolve_key_source(key, password, key_file, password_env)
     parse_policy(compression, level, (0, 0))
     if os.path.exists(fs_path):
         if not overwrite:
@@ -985,14 +1234,17 @@ def create(path: str | os.PathLike[str], *, overwrite: bool = False,
             old.close()
     return Cartridge(fs_path, "r+", max_size=max_size, locking=locking, timeout=timeout,
                      _create=True, chunk_size=chunk_size, key=key, password=password,
-                     compression=compression, level=level, verify_reads=verify_reads,
-                     cache_size=cache_size)
+                     key_file=key_file, password_env=password_env, compression=compression,
+                     level=level, verify_reads=verify_reads, cache_size=cache_size,
+                     principal=principal, context=context)
 
 
 def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None = None,  # noqa: A001
          locking: bool | str = True, timeout: float = 0.0, cache_nodes: int = 16384,
          snapshot: str | None = None, key: bytes | None = None, password: str | None = None,
-         verify_reads: bool = False, cache_size: int = DEFAULT_CACHE_SIZE) -> Cartridge:
+         key_file: str | os.PathLike[str] | None = None, password_env: str | None = None,
+         verify_reads: bool = False, cache_size: int = DEFAULT_CACHE_SIZE,
+         principal: str | None = None, context: Mapping[str, Any] | None = None) -> Cartridge:
     """Open a container: ``"r"`` read-only, ``"r+"`` read-write, ``"a"`` open or create.
 
     ``snapshot=name`` (with ``mode="r"``) opens a snapshot taken with
@@ -1001,10 +1253,14 @@ def open(path: str | os.PathLike[str], mode: str = "r+", *, max_size: int | None
     where the filesystem has no locks), ``"best-effort"`` (the same, but carry
     on without locks, with a warning, where they are unsupported) or ``False``
     (no locks: you guarantee that no process writes while another reads).
-    Encrypted containers need ``key`` or ``password`` (WrongKeyError otherwise).
-    ``verify_reads`` checks every data chunk's checksum as it is read;
-    ``cache_size`` bounds the decoded-chunk ARC cache in bytes.
+    Encrypted containers need ``key``, ``password``, ``key_file`` or
+    ``password_env`` (WrongKeyError otherwise); only the last two survive
+    pickling.  ``verify_reads`` checks every data chunk's checksum as it is
+    read; ``cache_size`` bounds the decoded-chunk ARC cache in bytes.
+    ``principal``/``context`` describe who works through this handle, for the
+    hooks of the choke point (:mod:`cartridge.dispatch`).
     """
     return Cartridge(path, mode, max_size=max_size, locking=locking, timeout=timeout,
                      cache_nodes=cache_nodes, snapshot=snapshot, key=key, password=password,
-                     verify_reads=verify_reads, cache_size=cache_size)
+                     key_file=key_file, password_env=password_env, verify_reads=verify_reads,
+                     cache_size=cache_size, principal=principal, context=context)

@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .errors import AuthenticationError
+from .errors import AuthenticationError, WrongKeyError
 from .layout import NONCE_SIZE, TAG_SIZE
 
 #: scrypt cost for new password keys: N = 2**15, r = 8, p = 1 (32 MiB, ~0.1 s).
@@ -72,6 +72,41 @@ def check_key_arg(key: Any, password: Any) -> None:
         raise ValueError("key must be 32 bytes (AES-256)")
     if password is not None and (not isinstance(password, str) or not password):
         raise ValueError("password must be a non-empty str")
+
+
+def resolve_key_source(key: bytes | None, password: str | None, key_file: Any,
+                       password_env: Any) -> tuple[bytes | None, str | None]:
+    """The key or password that ``key_file=`` / ``password_env=`` name, or the given ones.
+
+    A key file holds the 32-byte key, raw or as 64 hex digits (what ``cart
+    --key-file`` reads); ``password_env`` names an environment variable that
+    holds the password.  Handles pickle these *names*, never a key or
+    password, so a worker process can reopen an encrypted container.
+    """
+    given = sum(x is not None for x in (key, password, key_file, password_env))
+    if given > 1:
+        raise ValueError("give one of key=, password=, key_file= or password_env=")
+    if key_file is not None:
+        try:
+            with open(os.fspath(key_file), "rb") as fh:
+                raw = fh.read().strip()
+        except OSError as exc:
+            raise WrongKeyError(f"cannot read key file {os.fspath(key_file)!r}: "
+                                f"{exc.strerror}") from None
+        try:
+            key = bytes.fromhex(raw.decode("ascii")) if len(raw) == 64 else raw
+        except (UnicodeDecodeError, ValueError):
+            key = raw
+    elif password_env is not None:
+        if not isinstance(password_env, str) or not password_env:
+            raise ValueError(f"password_env must name an environment variable, got "
+                             f"{password_env!r}")
+        password = os.environ.get(password_env)
+        if not password:
+            raise WrongKeyError(f"environment variable {password_env} (password_env=) is "
+                                "not set: set it to the container's password")
+    check_key_arg(key, password)
+    return key, password
 
 
 class Sealer:

@@ -245,3 +245,9 @@ class EncodedDataError(CartridgeError, builtins.ValueError):
     encrypted chunks must be decoded first (``cart.array(path)[...]`` or
     ``cart.read(path)`` do that).
     """
+
+
+class UncommittedChangesWarning(UserWarning):
+    """A read-write handle was dropped (collected, or the interpreter exited) with
+    changes that were never committed: they are lost, as the transactional rule
+    says.  A warning, not an error, so a restarted notebook kernel still exits."""

@@ -35,7 +35,7 @@ class _RawCartFile(io.RawIOBase):
         self._append = mode == "ab"
         # A read-only handle follows new commits; remember which version of
         # the file this object started reading so it never splices two.
-        self._version = cart._file_version(path) if cart.mode == "r" else None
+        self._version = cart.file_version(path) if cart.mode == "r" else None
 
     def readable(self) -> bool:
         return self.mode in ("rb", "r+b")
@@ -54,7 +54,7 @@ class _RawCartFile(io.RawIOBase):
         if self._version is None:
             data = self._cart.read(self.name, self._pos, len(view))
         else:
-            data = self._cart._read_version(self.name, self._pos, len(view), self._version)
+            data = self._cart.read(self.name, self._pos, len(view), version=self._version)
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -111,7 +111,7 @@ def open_file(cart: Any, path: str, mode: str = "rb", **codec: Any) -> io.Buffer
             raise NotFoundError(f"no such file: {p}", p)
     raw = _RawCartFile(cart, p, mode)
     if mode == "rb":
-        return io.BufferedReader(raw, buffer_size=cart._chunk)
+        return io.BufferedReader(raw, buffer_size=cart.chunk_size)
     if mode == "r+b":
         return io.BufferedRandom(raw, buffer_size=_WRITE_BUFFER)
     return io.BufferedWriter(raw, buffer_size=_WRITE_BUFFER)

@@ -34,6 +34,7 @@ import os
 import struct
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,7 @@ from .layout import (
     MAGIC,
     META,
     META_COMMIT_SINGLE_SYNC,
+    META_SYNC_MAX,
     NONCE_SIZE,
     PAGE_HEADER_STRUCT,
     PAGE_SIZE,
@@ -131,6 +133,8 @@ class Pager:
         self.mf = mf
         self.header = self._read_file_header()
         self.rejected_newer: list[str] = []
+        #: Whether the last :meth:`commit` got as far as writing its meta page.
+        self.meta_written = False
         #: Sealers by key slot, for the slots the caller's key opens.
         self.sealers: dict[int, Sealer] = {}
         #: The key slot new pages are sealed under.
@@ -609,3 +613,39 @@ class Pager:
     def sync(self) -> None:
         """Make all writes durable."""
         self.mf.sync()
+
+    # ------------------------------------------------------------------ commit
+    def commit(self, generation: int, fields: dict[str, Any], written: list[int],
+               wrote_data: bool) -> np.ndarray:
+        """Make commit ``generation`` durable: build its meta record, sync, write it, sync.
+
+        ``fields`` are the meta fields the layers above decided (tree root and
+        depth, counts, the free-map state); ``written`` are the headed pages
+        this commit wrote and ``wrote_data`` says whether it wrote raw data
+        pages.  A commit of at most ``META_SYNC_MAX`` headed pages and no data
+        lists them in the meta page and syncs once (see the module essay);
+        any other syncs its pages first.  Returns the meta record written.
+
+        :attr:`meta_written` tells a caller whose commit raised whether the
+        meta page was already written: from then on the commit may be what
+        readers and a reopen see, so it must never be rolled back.
+        """
+        self.meta_written = False
+        meta = np.zeros((), META)
+        meta["committed_ns"] = time.time_ns()
+        for name, value in fields.items():
+            if name in ("fm_ptrs", "pending_inline"):
+                meta[name][: value.size] = value
+            else:
+                meta[name] = value
+        if not wrote_data and len(written) <= META_SYNC_MAX:
+            meta["commit_flags"] = META_COMMIT_SINGLE_SYNC
+            meta["sync_count"] = len(written)
+            meta["sync_pages"][: len(written)] = written
+            meta["sync_digest"] = self.sync_digest(written)
+        else:
+            self.sync()
+        self.meta_written = True
+        self.write_meta(generation, meta)
+        self.sync()
+        return meta

@@ -31,7 +31,9 @@ import fcntl
 import mmap
 import os
 import struct
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,15 @@ LOCK_FILE_SIZE = SLOTS_OFFSET + NSLOTS * SLOT.itemsize
 # struct flock on Linux: short l_type, short l_whence, off_t l_start,
 # off_t l_len, pid_t l_pid (must be 0 for OFD locks), padded to 32 bytes.
 _FLOCK = struct.Struct("@hhqqi4x")
+_FENCE_LOCK = threading.Lock()
+
+
+def _fence() -> None:
+    """A full memory barrier: taking a lock is an atomic read-modify-write."""
+    _FENCE_LOCK.acquire()
+    _FENCE_LOCK.release()
+
+
 _PIN = struct.Struct("<Qq")  # generation, since_ns: consecutive fields of SLOT
 _GEN = struct.Struct("<Q")
 assert SLOT.fields["since_ns"][1] == SLOT.fields["generation"][1] + 8
@@ -157,6 +168,21 @@ class ReaderTable:
         never sees half of it.
         """
         _PIN.pack_into(self._map, self._pin_at, generation, time.time_ns())
+
+    def pin_checked(self, generation: int, unchanged: Callable[[], bool]) -> bool:
+        """Pin ``generation``, then ask whether the pin is sure to be seen.
+
+        The writer writes meta ``g+1``, syncs, and only *then* scans the pins
+        to free pages.  So after pinning (and a fence, so the store is
+        visible to other processes before the check) a reader is safe when
+        ``unchanged()`` says no newer valid commit than the one it loaded has
+        appeared: a writer that committed later will see the pin in its scan.
+        On False the caller reloads the newest commit and tries again; the
+        pin stays in place meanwhile (it only ever holds pages back).
+        """
+        self.pin(generation)
+        _fence()
+        return unchanged()
 
     def unpin(self) -> None:
         """This handle is between reads."""

@@ -370,7 +370,7 @@ def test_growth_doubles_and_space_is_reused(cart):
 
 def test_large_file_is_one_extent(cart):
     cart.write("/big", os.urandom(8 << 20))
-    recs = [r for _i, r in cart._cat.chunks(cart._entry("/big").file_id)]
+    recs = [r for _i, r in cart.txn.catalog.chunks(cart.txn.entry("/big").file_id)]
     starts = [r[0] for r in recs]
     assert starts == list(range(starts[0], starts[0] + 16 * len(recs), 16))
 
@@ -432,7 +432,7 @@ def test_torn_single_sync_commit_falls_back(tmp_path):
         gen_before = c.generation
         c.write("/a", b"second")
         c.commit()
-        meta = c._meta
+        meta = c.txn.meta
         assert int(meta["commit_flags"]) & 1
         victim = int(meta["sync_pages"][0])
     with open(path, "r+b") as f:
@@ -474,7 +474,7 @@ def test_corrupted_single_sync_commit_is_reported(tmp_path):
     """A valid newest meta page rejected for a bad listed page is named by verify()."""
     path = tmp_path / "t.cart"
     with _two_commits(path, ("/a.txt", b"one"), ("/b.txt", b"two")) as c:
-        root = int(c._meta["root"]["page"])
+        root = int(c.txn.meta["root"]["page"])
     with open(path, "r+b") as f:
         f.seek(root * PAGE_SIZE + 200)
         byte = f.read(1)
@@ -508,18 +508,18 @@ def test_two_level_free_map(tmp_path, monkeypatch):
         for i in range(150):
             c.write(f"/f{i:03d}", blob)
         c.commit()
-        assert int(c._meta["fm_levels"]) == 2 and int(c._meta["fm_segments"]) >= 2
+        assert int(c.txn.meta["fm_levels"]) == 2 and int(c.txn.meta["fm_segments"]) >= 2
         for i in range(0, 150, 3):
             c.delete(f"/f{i:03d}")
         c.commit()
         assert c.verify().ok
     with cartridge.open(path, "r") as r:
-        assert int(r._meta["fm_levels"]) == 2
+        assert int(r.txn.meta["fm_levels"]) == 2
         assert r.read("/f001") == blob and not r.exists("/f000")
         assert r.verify().ok
     monkeypatch.setattr(allocator_module, "META_FM_INLINE", 128)
     with cartridge.open(path, "r+") as w:  # back to one level on the next commit
         w.write("/g", b"x" * 5000)
         w.commit()
-        assert int(w._meta["fm_levels"]) == 1
+        assert int(w.txn.meta["fm_levels"]) == 1
         assert w.verify().ok

@@ -26,8 +26,8 @@ def _open(path, mode="r", enc=False, **kw):
 
 
 def _records(cart, path):
-    fid = cart._cat.get(path).file_id
-    return fid, dict(cart._cat.chunks(fid))
+    fid = cart.txn.catalog.get(path).file_id
+    return fid, dict(cart.txn.catalog.chunks(fid))
 
 
 def _fill(tmp_path, codec, enc):

@@ -149,18 +149,19 @@ def test_setitem_copies_only_touched_chunks(module_cart):
     ds = cart.create_dataset("/cow/g", (100, 100), "<f8", chunks=(10, 10))
     ds[...] = 1.0
     cart.commit()
-    before = {idx: rec for idx, rec in cart._cat.chunks(cart._cat.get("/cow/g").file_id)}
+    grid = cart.txn.catalog.get("/cow/g").file_id
+    before = dict(cart.txn.catalog.chunks(grid))
     ds[5, 5] = 2.0
     ds[0:10, 90:100] = 1.0  # same values: nothing copied
-    after = {idx: rec for idx, rec in cart._cat.chunks(cart._cat.get("/cow/g").file_id)}
+    after = dict(cart.txn.catalog.chunks(grid))
     moved = [idx for idx in before if before[idx][0] != after[idx][0]]
     assert len(moved) == 1
     cart.write_array("/cow/c", np.zeros(100_000))
     cart.commit()
-    fid = cart._cat.get("/cow/c").file_id
-    before = dict(cart._cat.chunks(fid))
+    fid = cart.txn.catalog.get("/cow/c").file_id
+    before = dict(cart.txn.catalog.chunks(fid))
     cart.array("/cow/c")[50_000] = 1
-    after = dict(cart._cat.chunks(fid))
+    after = dict(cart.txn.catalog.chunks(fid))
     assert sum(before[i][0] != after[i][0] for i in before) == 1
     assert cart.verify().ok
 

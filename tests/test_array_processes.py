@@ -100,7 +100,7 @@ def test_views_survive_fork_and_child_collection(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     # The parent's pins are intact: its views' generation is still published.
-    assert gen in w._views_generations() and gen in ro._views_generations()
+    assert gen in w.env.pinned_generations() and gen in ro.env.pinned_generations()
     with cartridge.open(path, "r") as other:
         assert gen in [s.generation for s in other.readers()]
     for k in range(3):  # rewrites would reuse the viewed pages if the pins were gone

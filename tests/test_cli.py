@@ -1,4 +1,4 @@
-"""Tests for the ``cart`` command line (``cartridge/cli.py``).
+"""Tests for the ``cart`` command line (the ``cartridge.cli`` package).
 
 Most tests call ``cli.main([...])`` in-process and read what it printed with
 pytest's capture fixtures; a few run ``python -m cartridge.cli`` as a real
@@ -23,6 +23,7 @@ import pytest
 
 import cartridge
 from cartridge import cli
+from cartridge.cli import output, streams
 
 PAGE = 4096
 LONG_LINE = re.compile(r"^([d-][rwx-]{9}) +(\d+) (\d{4}-\d\d-\d\d \d\d:\d\d) (/.*)$")
@@ -173,7 +174,7 @@ def test_info_human_is_aligned(sample: Path, capsys: pytest.CaptureFixture) -> N
     assert len(value_columns) == 1
     size = os.path.getsize(sample)
     assert f"({size} bytes)" in out and "KiB" in out
-    assert cli.human_size(512) == "512 B" and cli.human_size(3 << 20) == "3.0 MiB"
+    assert output.human_size(512) == "512 B" and output.human_size(3 << 20) == "3.0 MiB"
 
 
 # -------------------------------------------------------------------- cat
@@ -277,14 +278,14 @@ def test_failed_tree_put_rolls_back(sample: Path, host_tree: Path,
 def test_progress_bar_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture) -> None:
     src = tmp_path / "f.bin"
-    src.write_bytes(os.urandom(2 * cli.PIECE))
-    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", cli.PIECE)
+    src.write_bytes(os.urandom(2 * streams.PIECE))
+    monkeypatch.setattr(streams, "PROGRESS_MIN_BYTES", streams.PIECE)
     _code, _out, err = run(capsys, "put", str(tmp_path / "p.cart"), str(src), "/quiet")
     assert err == ""  # captured stderr is not a terminal
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, _out, err = run(capsys, "put", str(tmp_path / "p.cart"), str(src), "/loud")
     assert code == 0 and "/loud:" in err and "2.00M" in err
-    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 4 * cli.PIECE)
+    monkeypatch.setattr(streams, "PROGRESS_MIN_BYTES", 4 * streams.PIECE)
     _code, _out, err = run(capsys, "put", str(tmp_path / "p.cart"), str(src), "/small")
     assert err == ""  # terminal, but too small to be worth a bar
 
@@ -310,7 +311,7 @@ def corrupt_tree(tmp_path: Path) -> tuple[Path, int]:
     # and open cannot mistake the damage for a torn single-sync commit.
     cart.write("/big.bin", os.urandom(3 * PAGE))
     cart.commit()
-    root = int(cart._meta["root"]["page"])
+    root = int(cart.txn.meta["root"]["page"])
     cart.close()
     flip_byte(path, root * PAGE + 100)
     return path, root
@@ -363,6 +364,29 @@ def test_errors_exit_2_without_traceback(argv: list[str], sample: Path, tmp_path
     code, _out, err = run(capsys, *(a.format(**names) for a in argv))
     assert code == 2
     assert err.startswith("cart: error: ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["put", "{sample}", "{sample_dir}", "/x", "--compression", "zstd", "--level", "999"],
+    ["put", "{sample}", "{sample_dir}", "/x", "--compression", "lz4", "--level", "-5"],
+    ["ls", "{sample}", "--key-file", "{short_key}"],
+    ["compact", "{sample}", "--max-pages", "0"],
+    ["sql", "{sample}", "/db/none.db", "--readonly", "-c", "select 1"],
+])
+def test_bad_option_values_exit_2_without_traceback(argv: list[str], sample: Path,
+                                                    host_tree: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """Values the parser accepts but the library refuses (ValueError, apsw's CantOpenError)."""
+    short_key = tmp_path / "short.key"
+    short_key.write_bytes(b"not 32 bytes")
+    names = {"sample": str(sample), "sample_dir": str(host_tree), "short_key": str(short_key)}
+    with cartridge.open(sample, "r") as cart:
+        before = cart.generation
+    code, _out, err = run(capsys, *(a.format(**names) for a in argv))
+    assert code == 2
+    assert err.startswith("cart: error: ") and len(err.splitlines()) == 1, err
+    with cartridge.open(sample, "r") as cart:
+        assert cart.generation == before and not cart.exists("/x")
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture) -> None:

@@ -132,7 +132,7 @@ def test_auto_keeps_only_chunks_that_pay(tmp_path):
     with make(tmp_path, False) as c:
         c.write("/mixed", text + noise, compression="auto")
         c.write("/noise", noise, compression="auto")
-        codecs = [rec[4] for _i, rec in c._cat.chunks(c._entry("/mixed").file_id)]
+        codecs = [rec[4] for _i, rec in c.txn.catalog.chunks(c.txn.entry("/mixed").file_id)]
         assert codecs[:4] == [1] * 4 and codecs[4:] == [0] * 4
         assert c.stat("/noise").stored_size == len(noise)
         assert c.stat("/mixed").stored_size < len(text) // 2 + len(noise)
@@ -204,7 +204,7 @@ def test_verify_reads_catches_a_flipped_data_byte(tmp_path, codec):
     data = payload(5 * CH, 5, "random")
     with make(tmp_path, False) as c:
         c.write("/f", data, compression=codec)
-        rec = dict(c._cat.chunks(c._entry("/f").file_id))[2]
+        rec = dict(c.txn.catalog.chunks(c.txn.entry("/f").file_id))[2]
     raw = bytearray((tmp_path / "c.cart").read_bytes())
     raw[rec[0] * 4096 + 10] ^= 0x40
     (tmp_path / "c.cart").write_bytes(raw)

@@ -70,7 +70,7 @@ def sealed(tmp_path: Path) -> tuple[Path, list[dict], dict]:
         c.write_at("/projects/alpha/raw.bin", CH + 5, rand(100, 3))
         c.commit()
         states.append(snapshot(c))
-        recs = {p: dict(c._cat.chunks(c._entry(p).file_id))
+        recs = {p: dict(c.txn.catalog.chunks(c.txn.entry(p).file_id))
                 for p in ("/projects/alpha/raw.bin", "/projects/beta/raw.bin",
                           "/projects/alpha/notes.txt")}
     return path, states, recs
@@ -161,7 +161,7 @@ def test_forged_leaf_raises_authentication_error(sealed, tmp_path):
     path, states, _ = sealed
     good = path.read_bytes()
     with cartridge.open(path, "r", key=KEY) as c:
-        root = int(c._meta["root"]["page"])
+        root = int(c.txn.meta["root"]["page"])
     bad = bytearray(good)
     bad[root * PAGE + 200] ^= 0x80
     fix_checksum(bad, root)
@@ -176,8 +176,8 @@ def test_moved_page_is_detected(sealed, tmp_path):
     path, states, _ = sealed
     good = path.read_bytes()
     with cartridge.open(path, "r", key=KEY) as c:
-        root = int(c._meta["root"]["page"])
-        gen = int(c._meta["root"]["generation"])
+        root = int(c.txn.meta["root"]["page"])
+        gen = int(c.txn.meta["root"]["generation"])
     others = [p for p in headed_pages(good) if p > 2 and p != root]
     bad = bytearray(good)
     src = others[0]
@@ -231,11 +231,11 @@ def test_replay_chunk_from_an_earlier_generation(tmp_path):
     with cartridge.create(path, key=KEY) as c:
         c.write("/f", rand(3 * CH, 5), compression=None)
         c.commit()
-        old = dict(c._cat.chunks(c._entry("/f").file_id))[1]
+        old = dict(c.txn.catalog.chunks(c.txn.entry("/f").file_id))[1]
         old_bytes = path.read_bytes()[old[0] * PAGE : old[0] * PAGE + old[3]]
         c.write_at("/f", CH, rand(CH, 6))
         c.commit()
-        new = dict(c._cat.chunks(c._entry("/f").file_id))[1]
+        new = dict(c.txn.catalog.chunks(c.txn.entry("/f").file_id))[1]
     assert new[0] != old[0] and new[3] == old[3] and new[7] > old[7]
     bad = bytearray(path.read_bytes())
     bad[new[0] * PAGE : new[0] * PAGE + new[3]] = old_bytes

@@ -98,21 +98,21 @@ def _build(path: Path, single_sync_last: bool) -> Pristine:
     cart.commit()
     states[cart.generation] = snapshot(cart)
     latest = cart.generation
-    meta = cart._meta
+    meta = cart.txn.meta
     cart.close()
 
     with cartridge.open(path, "r") as ro:
         roles = {0: "file header", 1: "meta page 1", 2: "meta page 2"}
-        ro._tree.walk(lambda page, gen, node, depth: roles.__setitem__(
+        ro.txn.tree.walk(lambda page, gen, node, depth: roles.__setitem__(
             page, f"B+tree {'leaf' if node.leaf else 'branch'} (depth {depth})"))
-        alloc = Allocator(ro._pager, ro._meta, None)
+        alloc = Allocator(ro.env.pager, ro.txn.meta, None)
         for page, _gen in alloc.fm_ptrs:
             roles[page] = "free-map page"
         start, count = alloc.pending_run
         for page in range(start, start + count):
             roles[page] = "pending-free page"
-        total_pages = {latest: int(ro._meta["total_pages"])}
-        _gen, previous_meta, problem = ro._pager.read_meta_slot(1 + (latest - 1) % 2)
+        total_pages = {latest: int(ro.txn.meta["total_pages"])}
+        _gen, previous_meta, problem = ro.env.pager.read_meta_slot(1 + (latest - 1) % 2)
         assert problem is None, problem
         total_pages[latest - 1] = int(previous_meta["total_pages"])
     assert "B+tree branch (depth 0)" in roles.values(), "the tree should have two levels"
@@ -280,8 +280,8 @@ def test_damaged_data_page_is_found_by_verify(pristine: Pristine, tmp_path: Path
     """verify(data=True) names the file and pages of a damaged chunk; data=False skips data."""
     with cartridge.open(pristine.path, "r") as cart:
         clean = cart.verify(data=True)
-        entry = cart._cat.get(pristine.big_file)
-        chunks = dict(cart._cat.chunks(entry.file_id))
+        entry = cart.txn.catalog.get(pristine.big_file)
+        chunks = dict(cart.txn.catalog.chunks(entry.file_id))
         stored = sum(len(b) for p, b in pristine.states[pristine.latest][0].items()
                      if len(b) > 1536)
     assert clean.ok, clean.problems

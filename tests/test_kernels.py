@@ -679,7 +679,7 @@ def _tree_image(tmp_path, names: list[str]) -> tuple[bytes, tuple[int, int]]:
         for i, name in enumerate(names):
             cart.write(name, f"value {i}".encode() * (i % 7))
     with cartridge.open(path, "r") as cart:
-        root = cart._tree.root
+        root = cart.txn.tree.root
     return path.read_bytes(), root
 
 

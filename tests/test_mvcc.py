@@ -350,10 +350,10 @@ def test_fork_reopens_in_child(tmp_path):
         w.commit()
     ro = cartridge.open(path, "r")
     assert ro.read("/f") == b"hello"
-    parent_slot = ro._table.slot
+    parent_slot = ro.reader_slot
     pid = os.fork()
     if pid == 0:  # child: must not touch the parent's slot
-        ok = ro.read("/f") == b"hello" and ro._table.slot != parent_slot
+        ok = ro.read("/f") == b"hello" and ro.reader_slot != parent_slot
         ro.close()
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)

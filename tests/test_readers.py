@@ -30,16 +30,16 @@ def test_pinned_generation_survives_many_commits(tmp_path):
     w.write("/f", _version(0))
     w.commit()
     r = cartridge.open(path, "r")
-    r._pin(r._table)  # as if a read call were in progress on generation 2
-    entry = r._cat.get("/f")
+    r.env.pin(r.generation)  # as if a read call were in progress on generation 2
+    entry = r.txn.catalog.get("/f")
     size_before = os.path.getsize(path)
     for i in range(1, 30):
         w.write("/f", _version(i))
         w.commit()
     # The reader's generation is intact: its pages were not reused.
-    assert r._read_entry(entry, 0, None) == _version(0)
+    assert r.txn.read_entry(entry, 0, None) == _version(0)
     assert os.path.getsize(path) > size_before  # the writer grew the file instead
-    r._table.unpin()
+    r.env.unpin()
     for i in range(30, 40):
         w.write("/f", _version(i))
         w.commit()
@@ -95,7 +95,7 @@ def test_reader_process_never_sees_torn_data(tmp_path):
 HOLDER = textwrap.dedent("""
     import sys, time, cartridge
     r = cartridge.open(sys.argv[1], "r")
-    r._pin(r._table)
+    r.env.pin(r.generation)
     print("pinned", r.generation, flush=True)
     time.sleep(600)
 """)

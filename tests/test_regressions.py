@@ -19,7 +19,7 @@ def test_commit_growing_into_a_new_free_map_segment(tmp_path):
         c.write("/big", np.zeros((FM_BITS - 5) * PAGE_SIZE, np.uint8))
     for mode in ("r", "r+"):
         with cartridge.open(path, mode) as c:
-            assert int(c._meta["fm_segments"]) * FM_BITS >= int(c._meta["total_pages"])
+            assert int(c.txn.meta["fm_segments"]) * FM_BITS >= int(c.txn.meta["total_pages"])
             assert c.verify(data=False).ok
 
 
@@ -44,7 +44,7 @@ def test_failure_after_the_meta_page_never_rolls_back(tmp_path):
     w = cartridge.create(path)
     w.write("/a", b"A" * 100_000)
     w.commit()
-    real, calls = w._pager.sync, {"n": 0}
+    real, calls = w.env.pager.sync, {"n": 0}
 
     def flaky() -> None:
         calls["n"] += 1
@@ -52,13 +52,13 @@ def test_failure_after_the_meta_page_never_rolls_back(tmp_path):
             raise OSError(errno.EIO, "simulated fdatasync failure")
         real()
 
-    w._pager.sync = flaky
+    w.env.pager.sync = flaky
     w.write("/b", b"B" * 100_000)
     try:
         w.commit()
     except OSError:
         pass
-    w._pager.sync = real
+    w.env.pager.sync = real
     r = cartridge.open(path, "r")
     assert r.generation == w.generation  # the writer adopted what the file says
     assert r.exists("/b")  # the meta page reached the page cache: the commit is visible
@@ -77,22 +77,22 @@ def test_abandoned_attempt_at_the_same_generation_is_not_trusted(tmp_path):
     c.commit()
     g = c.generation
     c.write("/x", b"NEVER-COMMITTED")
-    real = c._alloc.write_state
+    real = c.txn.allocator.write_state
 
     def boom(gen: int) -> None:
         raise cartridge.ContainerFullError("simulated")
 
-    c._alloc.write_state = boom
+    c.txn.allocator.write_state = boom
     try:
         c.commit()
     except cartridge.ContainerFullError:
         pass
-    c._alloc.write_state = real
-    stale = {pg: bytes(c._mf.view[pg * PAGE_SIZE : (pg + 1) * PAGE_SIZE])
-             for pg in range(3, c._pager.npages) if c._pager.header_of(pg)[2] == g + 1}
+    c.txn.allocator.write_state = real
+    stale = {pg: bytes(c.env.file.view[pg * PAGE_SIZE : (pg + 1) * PAGE_SIZE])
+             for pg in range(3, c.env.pager.npages) if c.env.pager.header_of(pg)[2] == g + 1}
     c.write("/x", b"committed-v2")
     c.commit()
-    listed = c._meta["sync_pages"][: int(c._meta["sync_count"])].tolist()
+    listed = c.txn.meta["sync_pages"][: int(c.txn.meta["sync_count"])].tolist()
     c.close()
     reuse = [pg for pg in listed if pg in stale]
     assert reuse, "the scenario needs a listed page that an abandoned attempt also used"
@@ -116,7 +116,7 @@ def test_rename_keeps_cells_within_the_limit(tmp_path):
         c.rename("/t", long + "2")
         c.commit()
         for name in (long, long + "2"):
-            raw = c._tree.get(b"\x10" + name.encode())
+            raw = c.txn.tree.get(b"\x10" + name.encode())
             assert 1 + len(name) + len(raw) <= MAX_CELL
         assert c.read(long) == b"x" * 1536 and c.verify().ok
 

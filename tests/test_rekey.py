@@ -55,9 +55,9 @@ def test_rekey_key_and_password(tmp_path):
     # every reachable page was rewritten: none of the reachable ciphertext is old
     new_raw = path.read_bytes()
     with cartridge.open(path, "r", password="s3cret") as c:
-        pages = [int(c._meta["root"]["page"])]
-        pages += [rec[0] for e in ("/d0/f0", "/d1/f1") if not c._entry(e).flags & 1
-                  for _i, rec in c._cat.chunks(c._entry(e).file_id)]
+        pages = [int(c.txn.meta["root"]["page"])]
+        pages += [rec[0] for e in ("/d0/f0", "/d1/f1") if not c.txn.entry(e).flags & 1
+                  for _i, rec in c.txn.catalog.chunks(c.txn.entry(e).file_id)]
     for p in pages:
         assert new_raw[p * 4096 : p * 4096 + 4096] != old_raw[p * 4096 : p * 4096 + 4096]
 

@@ -25,15 +25,15 @@ def test_million_entries(tmp_path):
     with cartridge.open(path, "r") as cart:
         info = cart.info()
         assert info.file_count == N and info.dir_count == dirs
-        depth = int(cart._meta["tree_depth"])
+        depth = int(cart.txn.meta["tree_depth"])
         assert depth <= 5
         rng = random.Random(7)
-        reads_before = cart._store.reads
+        reads_before = cart.env.nodes.reads
         sample = rng.sample(range(N), 2000)
         for i in sample:
             assert cart.read(f"/d{i % dirs:03d}/f{i:07d}") == i.to_bytes(8, "little") * 2
         # O(log n): at most one node per level per lookup, even with a cold cache
-        assert cart._store.reads - reads_before <= len(sample) * (depth + 1)
+        assert cart.env.nodes.reads - reads_before <= len(sample) * (depth + 1)
         assert not cart.exists("/d000/f9999999x")
         listing = cart.list("/d007")
         assert listing == sorted(f"/d007/f{i:07d}" for i in range(7, N, dirs))

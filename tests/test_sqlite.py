@@ -372,8 +372,8 @@ def test_flipped_database_bytes_are_reported(tmp_path: Path, where: int) -> None
     fill(conn)
     conn.close()
     with cartridge.open(cart, "r") as c:
-        entry = c._cat.get("/db/app.db")
-        first_page = c._cat.chunk(entry.file_id, where // c._chunk)[0]
+        entry = c.txn.catalog.get("/db/app.db")
+        first_page = c.txn.catalog.chunk(entry.file_id, where // c.chunk_size)[0]
     pos = first_page * 4096 + where % (64 * 1024)
     with open(cart, "r+b") as f:
         f.seek(pos)
