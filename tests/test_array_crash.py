@@ -18,7 +18,7 @@ import pytest
 
 import cartridge
 from cartridge.testing import scaled
-from cartridge.testing.crash import KillPoint, WorkerPool, worker_argv
+from cartridge.testing.crash import KillPoint, WorkerPool, kill_depth, worker_argv
 from cartridge.testing.workloads.arrays import Model, apply_batch, model_snapshot, snapshot
 
 pytestmark = pytest.mark.slow
@@ -36,8 +36,7 @@ def test_kill_while_committing_arrays(tmp_path):
     with WorkerPool(worker_argv("cartridge.testing.workloads.arrays", str(cart),
                                 str(SEED))) as pool:
         for _ in range(KILLS):
-            point = KillPoint(rng.choice(["begin", "commit"]), rng.randint(1, 8),
-                              0 if rng.random() < 0.25 else int(2 ** rng.uniform(0, 14)))
+            point = KillPoint(rng.choice(["begin", "commit"]), rng.randint(1, 8), kill_depth(rng))
             killed = pool.start(str(next_batch)).run_to(point)
             acks = [int(k) for k in killed.tags("ack")]
             acked_total += len(acks)

@@ -23,7 +23,7 @@ import pytest
 
 import cartridge
 from cartridge.testing import scaled
-from cartridge.testing.crash import KillPoint, WorkerPool, worker_argv
+from cartridge.testing.crash import KillPoint, WorkerPool, kill_depth, worker_argv
 from cartridge.testing.workloads.snapshots import apply_model, choose
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,7 @@ def test_kill_during_compaction_and_snapshots(tmp_path):
                                 str(SEED))) as pool:
         for i in range(KILLS):
             point = KillPoint(TARGETS[i % len(TARGETS)], rng.randint(1, 2),
-                              0 if rng.random() < 0.3 else int(2 ** rng.uniform(0, 13)),
+                              kill_depth(rng, at_start=0.3, max_log2=13),
                               within=PATIENCE)
             killed = pool.start(str(k)).run_to(point)
             for step_k in killed.tags("ack"):

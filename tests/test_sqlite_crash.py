@@ -26,7 +26,7 @@ import pytest
 import cartridge
 from cartridge import sqlite
 from cartridge.testing import scaled
-from cartridge.testing.crash import KillPoint, WorkerPool, worker_argv
+from cartridge.testing.crash import KillPoint, WorkerPool, kill_depth, worker_argv
 from cartridge.testing.workloads.sqlite import payload
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ SEED = 20240611
 def _plan(rng: random.Random, created: bool) -> KillPoint:
     """Where the next worker dies: in its open (once the database was created: a kill
     in the first open may leave no database) or in one of its first transactions."""
-    calls = 0 if rng.random() < 0.25 else int(2 ** rng.uniform(0, 12))
+    calls = kill_depth(rng, max_log2=12)
     if rng.random() < 0.15 and created:
         return KillPoint("open", 1, calls)
     return KillPoint("txn", rng.randint(1, 20), calls)

@@ -49,6 +49,7 @@ and parent::
 from __future__ import annotations
 
 import os
+import random
 import select
 import signal
 import subprocess
@@ -67,6 +68,7 @@ __all__ = [
     "WorkerDied",
     "WorkerPool",
     "count_calls",
+    "kill_depth",
     "worker_argv",
 ]
 
@@ -171,6 +173,12 @@ def count_calls(fn: Callable[[], Any]) -> int:
 
 
 # ----------------------------------------------------------------- parent side
+
+
+def kill_depth(rng: random.Random, at_start: float = 0.25, max_log2: float = 14) -> int:
+    """A seeded :attr:`KillPoint.calls`: 0 with probability ``at_start``, else
+    ``2**uniform(0, max_log2)`` (log-uniform, so short and long phases both get hit)."""
+    return 0 if rng.random() < at_start else int(2 ** rng.uniform(0, max_log2))
 
 
 class WorkerDied(AssertionError):

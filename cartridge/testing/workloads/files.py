@@ -37,7 +37,14 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import cartridge
-from cartridge.testing.crash import Killed, KillPoint, Phases, WorkerPool, worker_argv
+from cartridge.testing.crash import (
+    Killed,
+    KillPoint,
+    Phases,
+    WorkerPool,
+    kill_depth,
+    worker_argv,
+)
 
 #: Sizes a write draws from: empty, inline, the inline limit and one past it,
 #: page and chunk boundaries (and one either side), and multi-chunk files.
@@ -378,7 +385,7 @@ class Ageing:
         with WorkerPool(argv) as pool:
             for _ in range(kills):
                 point = KillPoint(rng.choice(("begin", "commit")), rng.randint(*batches),
-                                  0 if rng.random() < 0.25 else int(2 ** rng.uniform(0, 14)))
+                                  kill_depth(rng))
                 start = self.next_batch
                 self.check(start, pool.start(str(start)).run_to(point))
 
