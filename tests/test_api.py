@@ -16,15 +16,6 @@ import cartridge
 from cartridge.layout import PAGE_SIZE
 
 
-@pytest.fixture
-def cart(tmp_path):
-    c = cartridge.create(tmp_path / "t.cart")
-    yield c
-    if not c.closed:
-        c.rollback()
-        c.close()
-
-
 # ----------------------------------------------------------------- create/open
 def test_new_container_is_at_most_16k(tmp_path):
     path = tmp_path / "new.cart"

@@ -1,19 +1,19 @@
 """The ARC kernel against its plain-Python reference, and ARC against LRU.
 
-Scale: ``CARTRIDGE_ARC_STEPS`` (default 4000) accesses per random trace.
+Scale (``CARTRIDGE_TEST_SCALE``): 4000 accesses per random trace.
 """
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 from cartridge.kernels.arc import B1, B2, T1, T2, ArcRef, arc_access, list_keys, new_state
+from cartridge.testing import scaled
 
-STEPS = int(os.environ.get("CARTRIDGE_ARC_STEPS", "4000"))
+STEPS = scaled(4000)
 
 
 class Kernel:

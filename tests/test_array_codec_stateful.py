@@ -2,23 +2,21 @@
 (zstd, beside raw viewable arrays) and encrypted (lz4 + AES-GCM), against the
 same plain ndarray model.
 
-Scale: ``CARTRIDGE_STATEFUL_EXAMPLES`` (as test_array_indexing).
+Scale (``CARTRIDGE_TEST_SCALE``): 30 examples each.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import settings
-from hypothesis.stateful import RuleBasedStateMachine, rule
-from test_array_indexing import STATEFUL, DatasetMachine
+from hypothesis.stateful import rule
 
 import cartridge
+from cartridge.testing import hypothesis_settings
+from cartridge.testing.stateful import DatasetMachine
 
 
 class CompressedDatasetMachine(DatasetMachine):
@@ -26,19 +24,8 @@ class CompressedDatasetMachine(DatasetMachine):
 
     SECRETS: dict = {}
     COMPRESSION = "zstd"
-
-    def __init__(self) -> None:
-        RuleBasedStateMachine.__init__(self)
-        self.dir = tempfile.mkdtemp()
-        self.path = os.path.join(self.dir, "m.cart")
-        self.cart = cartridge.create(self.path, chunk_size=4096, **self.SECRETS)
-        self.ds = self.cart.create_dataset("/d", (0, 3), "<i4", maxshape=(None, 3),
-                                           chunks=(4, 2), fill_value=-7,
-                                           compression=self.COMPRESSION)
-        self.cart.commit()
-        self.model = np.zeros((0, 3), "<i4")
-        self.durable = self.model.copy()
-        self.views: list[tuple[np.ndarray, np.ndarray]] = []
+    create_kwargs = SECRETS
+    dataset_kwargs = {"compression": COMPRESSION}
 
     @rule()
     def reopen(self):
@@ -70,6 +57,8 @@ class EncryptedDatasetMachine(CompressedDatasetMachine):
 
     SECRETS = {"password": "stateful"}
     COMPRESSION = "lz4"
+    create_kwargs = SECRETS
+    dataset_kwargs = {"compression": COMPRESSION}
 
     @rule(seed=st.integers(0, 1 << 16))
     def snapshot_view(self, seed):
@@ -80,8 +69,7 @@ class EncryptedDatasetMachine(CompressedDatasetMachine):
         assert np.array_equal(self.cart.array(f"/v{seed % 3}")[...], arr)
 
 
-_SETTINGS = settings(max_examples=max(10, STATEFUL // 5), stateful_step_count=25,
-                     deadline=None)
+_SETTINGS = hypothesis_settings(30, stateful_step_count=25)
 TestCompressedDatasetMachine = CompressedDatasetMachine.TestCase
 TestCompressedDatasetMachine.settings = _SETTINGS
 TestEncryptedDatasetMachine = EncryptedDatasetMachine.TestCase

@@ -8,14 +8,15 @@ import os
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 
 import cartridge
 from cartridge.arrayformat import decode_desc, decode_dtype
+from cartridge.testing import hypothesis_settings
 
 
 @given(st.binary(max_size=200))
-@settings(max_examples=300, deadline=None)
+@hypothesis_settings(300)
 def test_garbage_descriptors_raise_corruption_error(raw):
     for decode in (decode_desc, decode_dtype):
         try:
@@ -25,7 +26,7 @@ def test_garbage_descriptors_raise_corruption_error(raw):
 
 
 @given(st.data())
-@settings(max_examples=100, deadline=None)
+@hypothesis_settings(100)
 def test_flipped_descriptor_bytes_never_crash(data):
     desc = cartridge.arrayformat.ArrayDesc(
         np.dtype([("a", "<f4"), ("b", [("c", "S3")], (2,))]), (3, 4), "C", 1, 0, (None, 4),

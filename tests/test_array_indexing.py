@@ -3,41 +3,35 @@ equivalent ndarray gives equal results or the same exception type (h5py's
 ``assertNumpyBehavior`` idea), for reads and for writes, on every layout:
 contiguous, contiguous after copy-on-write (fragmented), and chunked.
 
-Also a hypothesis state machine that drives a growable dataset with writes,
-appends, resizes, commits, rollbacks and reopens against a plain ndarray model.
+Also the kit's :class:`~cartridge.testing.stateful.DatasetMachine`, which
+drives a growable dataset with writes, appends, resizes, commits, rollbacks
+and reopens against a plain ndarray model.
 
-Scale with ``CARTRIDGE_ARRAY_EXAMPLES`` (default 60) and
-``CARTRIDGE_STATEFUL_EXAMPLES`` (default 150, shared with test_stateful).
+Scale (``CARTRIDGE_TEST_SCALE``): 60 examples per indexing test, 50 for the
+state machine.
 """
 
 from __future__ import annotations
-
-import os
-import shutil
-import tempfile
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis import HealthCheck, given
 
 import cartridge
+from cartridge.testing import hypothesis_settings
+from cartridge.testing.stateful import DatasetMachine
 
-EXAMPLES = int(os.environ.get("CARTRIDGE_ARRAY_EXAMPLES", "60"))
-STATEFUL = int(os.environ.get("CARTRIDGE_STATEFUL_EXAMPLES", "150"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = hypothesis_settings(60, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                          HealthCheck.too_slow])
 LAYOUTS = ["contiguous", "fragmented", "chunked", "chunked-edge"]
 
 
 @pytest.fixture(scope="module")
-def cart(tmp_path_factory):
-    c = cartridge.create(tmp_path_factory.mktemp("idx") / "a.cart", chunk_size=4096)
-    yield c
-    c.close()
+def cart_options():
+    """``module_cart`` (the kit's shared container) with 4 KiB chunks: small arrays span many."""
+    return {"chunk_size": 4096}
 
 
 def outcome(func):
@@ -111,12 +105,12 @@ def index_for(draw, shape):
 
 @given(data=st.data())
 @SETTINGS
-def test_getitem_matches_numpy(cart, data):
+def test_getitem_matches_numpy(module_cart, data):
     layout = data.draw(st.sampled_from(LAYOUTS))
     arr = data.draw(hnp.arrays(st.sampled_from([np.dtype("<i4"), np.dtype(">f8"),
                                                 np.dtype([("a", "<i2"), ("b", "S3")])]),
                                SHAPES))
-    ds = make(cart, layout, arr.copy(), "get")
+    ds = make(module_cart, layout, arr.copy(), "get")
     for _ in range(4):
         key = data.draw(index_for(arr.shape), label="key")
         assert_same(outcome(lambda k=key: ds[k]), outcome(lambda k=key: arr[k]))
@@ -124,10 +118,10 @@ def test_getitem_matches_numpy(cart, data):
 
 @given(data=st.data())
 @SETTINGS
-def test_setitem_matches_numpy(cart, data):
+def test_setitem_matches_numpy(module_cart, data):
     layout = data.draw(st.sampled_from(LAYOUTS))
     arr = data.draw(hnp.arrays(np.dtype("<i8"), SHAPES, elements=st.integers(-9, 9)))
-    ds = make(cart, layout, arr.copy(), "set")
+    ds = make(module_cart, layout, arr.copy(), "set")
     for _ in range(3):
         key = data.draw(index_for(arr.shape), label="key")
         try:
@@ -150,7 +144,8 @@ def test_setitem_matches_numpy(cart, data):
         assert_same(("ok", ds[...]), ("ok", arr))
 
 
-def test_setitem_copies_only_touched_chunks(cart):
+def test_setitem_copies_only_touched_chunks(module_cart):
+    cart = module_cart
     ds = cart.create_dataset("/cow/g", (100, 100), "<f8", chunks=(10, 10))
     ds[...] = 1.0
     cart.commit()
@@ -171,85 +166,5 @@ def test_setitem_copies_only_touched_chunks(cart):
     assert cart.verify().ok
 
 
-class DatasetMachine(RuleBasedStateMachine):
-    """A growable chunked dataset against a plain ndarray (committed and pending)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dir = tempfile.mkdtemp()
-        self.path = os.path.join(self.dir, "m.cart")
-        self.cart = cartridge.create(self.path, chunk_size=4096)
-        self.ds = self.cart.create_dataset("/d", (0, 3), "<i4", maxshape=(None, 3),
-                                           chunks=(4, 2), fill_value=-7)
-        self.cart.commit()
-        self.model = np.zeros((0, 3), "<i4")
-        self.durable = self.model.copy()
-        self.views: list[tuple[np.ndarray, np.ndarray]] = []
-
-    @rule(rows=st.integers(0, 6), seed=st.integers(0, 1 << 16))
-    def append(self, rows, seed):
-        values = np.random.default_rng(seed).integers(-100, 100, (rows, 3)).astype("<i4")
-        self.ds.append(values)
-        self.model = np.concatenate([self.model, values])
-
-    @rule(n=st.integers(0, 30))
-    def resize(self, n):
-        self.ds.resize((n, 3))
-        grown = np.full((n, 3), -7, "<i4")
-        keep = min(n, len(self.model))
-        grown[:keep] = self.model[:keep]
-        self.model = grown
-
-    @precondition(lambda self: len(self.model) > 0)
-    @rule(data=st.data())
-    def setitem(self, data):
-        key = data.draw(hnp.basic_indices(self.model.shape, allow_newaxis=False))
-        value = data.draw(st.integers(-1000, 1000))
-        self.ds[key] = value
-        self.model[key] = value
-
-    @rule()
-    def commit(self):
-        self.cart.commit()
-        self.durable = self.model.copy()
-
-    @rule()
-    def rollback(self):
-        self.cart.rollback()
-        self.model = self.durable.copy()
-
-    @rule()
-    def reopen(self):
-        self.cart.close()
-        self.durable = self.model.copy()
-        self.cart = cartridge.open(self.path, "r+")
-        self.ds = self.cart.array("/d")
-
-    @rule(seed=st.integers(0, 1 << 16))
-    def snapshot_view(self, seed):
-        arr = np.random.default_rng(seed).integers(0, 9, 5000)
-        self.cart.write_array(f"/v{seed % 3}", arr)
-        self.views.append((self.cart.view(f"/v{seed % 3}"), arr))
-        if len(self.views) > 4:
-            self.views.pop(0)
-
-    @invariant()
-    def matches(self):
-        got = self.ds[...]
-        assert got.shape == self.model.shape and (got == self.model).all()
-        for view, arr in self.views:
-            assert (view == arr).all()
-
-    def teardown(self):
-        self.cart.close()  # commits
-        self.durable = self.model
-        with cartridge.open(self.path, "r") as c:
-            assert c.verify().ok
-            assert (c.array("/d")[...] == self.durable).all()
-        self.views.clear()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 TestDatasetMachine = DatasetMachine.TestCase
-TestDatasetMachine.settings = settings(max_examples=max(10, STATEFUL // 3),
-                                       stateful_step_count=25, deadline=None)
+TestDatasetMachine.settings = hypothesis_settings(50, stateful_step_count=25)

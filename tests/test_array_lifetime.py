@@ -63,14 +63,6 @@ def reused_after_drop(cart: cartridge.Cartridge, page: int) -> bool:
     return False
 
 
-@pytest.fixture
-def cart(tmp_path):
-    c = cartridge.create(tmp_path / "a.cart")
-    yield c
-    if not c.closed:
-        c.close()
-
-
 def setup_view(cart: cartridge.Cartridge) -> tuple[np.ndarray, np.ndarray, int]:
     original = data(1)
     cart.write_array("/a", original)

@@ -1,11 +1,10 @@
 """Arrays: round trips over random dtypes, the string policy, the API surface.
 
-Scale the hypothesis runs with ``CARTRIDGE_ARRAY_EXAMPLES`` (default 60).
+Scale (``CARTRIDGE_TEST_SCALE``): 60 hypothesis examples per property.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -13,15 +12,14 @@ import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 
 import cartridge
 from cartridge.arrayformat import decode_dtype, encode_dtype
+from cartridge.testing import hypothesis_settings
 
-EXAMPLES = int(os.environ.get("CARTRIDGE_ARRAY_EXAMPLES", "60"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = hypothesis_settings(60, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                          HealthCheck.too_slow])
 
 SCALARS = st.one_of(
     hnp.boolean_dtypes(),
@@ -41,13 +39,6 @@ DTYPES = st.one_of(SCALARS, hnp.array_dtypes(SCALARS, min_size=1, max_size=4),
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     """Bit-for-bit equality with identical dtype and shape."""
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-@pytest.fixture
-def cart(tmp_path):
-    c = cartridge.create(tmp_path / "a.cart")
-    yield c
-    c.close()
 
 
 @given(data=st.data())

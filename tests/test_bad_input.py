@@ -9,9 +9,10 @@ import os
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 
 import cartridge
+from cartridge.testing import hypothesis_settings
 
 JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
@@ -44,8 +45,8 @@ def shared(tmp_path_factory):
         assert r.verify().ok
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(300,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(sorted(CALLS)), args=st.lists(JUNK, min_size=0, max_size=3))
 def test_junk_arguments(shared, name, args):
     try:

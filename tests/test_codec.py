@@ -1,26 +1,23 @@
 """Per-chunk compression and encryption: round trips, random reads, stat, cache.
 
-Scale: ``CARTRIDGE_CODEC_EXAMPLES`` (default 25) hypothesis examples per
-round-trip property; ``CARTRIDGE_CODEC_BIG_MB`` (default 50) the size of the
-one large case.
+Scale (``CARTRIDGE_TEST_SCALE``): 25 hypothesis examples per round-trip
+property.  The one large case stays at 50 MB at any scale.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 import cartridge
 from cartridge.cache import ChunkCache
 from cartridge.layout import DEFAULT_CHUNK_SIZE as CH
+from cartridge.testing import hypothesis_settings
 
 KEY = bytes(range(32))
-EXAMPLES = int(os.environ.get("CARTRIDGE_CODEC_EXAMPLES", "25"))
-BIG_MB = int(os.environ.get("CARTRIDGE_CODEC_BIG_MB", "50"))
+BIG_MB = 50
 CODECS = [None, "lz4", "zstd", "auto"]
 SIZES = [0, 1, CH - 1, CH, CH + 1, 7 * CH + 123]
 
@@ -64,8 +61,8 @@ def test_round_trip_sizes(tmp_path, codec, enc, size):
         assert c.verify(data=True).ok
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(25,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(codec=st.sampled_from(CODECS), enc=st.booleans(),
        ops=st.lists(st.tuples(st.sampled_from(["write_at", "append", "truncate", "commit"]),
                               st.integers(0, 5 * CH), st.integers(0, 2 * CH)),

@@ -7,12 +7,11 @@ sealed pages and chunks, and truncates the file.  Each must end in
 clean fallback to the previous commit), never in wrong bytes.  A raw scan of
 the file must find no path name, content, size or metadata.
 
-Scale: ``CARTRIDGE_ATTACK_FLIPS`` (default 300) random byte flips.
+Scale (``CARTRIDGE_TEST_SCALE``): 300 random byte flips.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
@@ -23,9 +22,10 @@ import xxhash
 import cartridge
 from cartridge.layout import DEFAULT_CHUNK_SIZE as CH
 from cartridge.layout import PAGE_SIZE as PAGE
+from cartridge.testing import scaled
 
 KEY = bytes(range(1, 33))
-FLIPS = int(os.environ.get("CARTRIDGE_ATTACK_FLIPS", "300"))
+FLIPS = scaled(300)
 
 
 def rand(n: int, seed: int) -> bytes:

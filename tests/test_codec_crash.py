@@ -1,32 +1,30 @@
 """SIGKILL crash test with compression and encryption on (the ageing workload of
 test_crash.py on an encrypted container whose files default to zstd).
 
-Scale: ``CARTRIDGE_CODEC_CRASH_KILLS`` (default 20).
+Scale (``CARTRIDGE_TEST_SCALE``): 20 kills.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from test_crash import Ageing
 
 import cartridge
+from cartridge.testing import scaled
+from cartridge.testing.workloads.files import Ageing
 
 pytestmark = pytest.mark.slow
 
 KEY = bytes(range(100, 132))
+SEED = 20240611
 
 
-def test_sigkill_with_compression_and_encryption(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARTRIDGE_CRASH_KEY", KEY.hex())
-    monkeypatch.setenv("CARTRIDGE_CRASH_COMPRESSIBLE", "1")
+def test_sigkill_with_compression_and_encryption(tmp_path: Path) -> None:
     path = tmp_path / "sealed.cart"
     cartridge.create(path, key=KEY, compression="zstd").close()
-    ageing = Ageing(path, "mixed", key=KEY)
-    ageing.run(int(os.environ.get("CARTRIDGE_CODEC_CRASH_KILLS", "20")), (0.01, 0.4))
+    ageing = Ageing(path, "mixed", SEED, key=KEY, compressible=True)
+    ageing.run(scaled(20))
     print(ageing.summary())
     assert ageing.kills and ageing.batches > ageing.kills, ageing.summary()
     with cartridge.open(path, "r+", key=KEY) as cart:

@@ -2,20 +2,20 @@
 default to zstd (every rule, reopen and crash included), and on one whose files
 default to "auto" with a small decoded-chunk cache.
 
-Scale: ``CARTRIDGE_CODEC_STATEFUL_EXAMPLES`` (default 40).
+Scale (``CARTRIDGE_TEST_SCALE``): 40 examples each.
 """
 
 from __future__ import annotations
 
-import os
+from hypothesis import HealthCheck
 
-from hypothesis import HealthCheck, settings
-from test_stateful import CartridgeMachine
+from cartridge.testing import hypothesis_settings
+from cartridge.testing.stateful import CartridgeMachine
 
 KEY = bytes(range(7, 39))
-EXAMPLES = int(os.environ.get("CARTRIDGE_CODEC_STATEFUL_EXAMPLES", "40"))
-SETTINGS = settings(max_examples=EXAMPLES, stateful_step_count=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = hypothesis_settings(40, stateful_step_count=30,
+                               suppress_health_check=[HealthCheck.too_slow,
+                                                      HealthCheck.data_too_large])
 
 
 class SealedZstdMachine(CartridgeMachine):

@@ -13,16 +13,15 @@ only, see ``pager.py``) and one whose last commit wrote data.  It flips
 (xor 0xFF) bytes of the file header, both meta pages, every B+tree page and
 every free-map and pending-free page of the last commit, one byte at a time.
 Sampling: bytes 0-63 of every page (the headers) and then every
-``CARTRIDGE_CORRUPTION_STRIDE``-th byte (default 4, with a phase that differs
-from page to page so that the pages together cover every residue); set it to
-1 for the exhaustive sweep, which takes a few minutes.  Each case writes the
+4th byte (divided by ``CARTRIDGE_TEST_SCALE``, with a phase that differs
+from page to page so that the pages together cover every residue); scale 4
+gives the exhaustive sweep, which takes a few minutes.  Each case writes the
 flipped byte into one scratch copy of the container and restores it
 afterwards, instead of copying the whole file per case.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
@@ -30,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from crash_worker import describe_difference, snapshot
 
 import cartridge
 from cartridge import CorruptionError, FormatError, NotFoundError
 from cartridge.allocator import Allocator
 from cartridge.layout import META_COMMIT_SINGLE_SYNC, PAGE_SIZE
+from cartridge.testing import scaled_down
+from cartridge.testing.workloads.files import describe_difference, snapshot
 
-STRIDE = int(os.environ.get("CARTRIDGE_CORRUPTION_STRIDE", "4"))
+STRIDE = scaled_down(4)
 HEADER_BYTES = 64
 
 Snapshot = tuple[dict[str, bytes], frozenset[str]]

@@ -16,18 +16,19 @@ import numba
 import numpy as np
 import pytest
 import xxhash
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import cartridge
 from cartridge.kernels import bitmap, checksum
 from cartridge.kernels import btree as kbtree
+from cartridge.testing import hypothesis_settings
 
 MAX64 = 2**64 - 1
 ONES = np.uint64(MAX64)
 MODES = ["jit", "py"]
-HYP = settings(max_examples=200, deadline=None)
-HYP_SMALL = settings(max_examples=60, deadline=None)
+HYP = hypothesis_settings(200)
+HYP_SMALL = hypothesis_settings(60)
 
 
 def call(mode: str, kernel, *args):

@@ -1,34 +1,40 @@
 """Crash test: SIGKILL during compaction, snapshot, restore and delete_snapshot.
 
-A worker (``mvcc_crash_worker.py``) runs deterministic steps on one ageing
-container (file batches, snapshots, restores, snapshot deletions and
-compactions in bounded and unbounded steps) and is killed at a random moment.
-The container must then pass ``verify()`` (which also checks that every
-snapshot's pages are kept) and equal the model before or after the step in
-flight: files and every snapshot's files.  Scale with CARTRIDGE_MVCC_CRASH_KILLS
-(default 12) and CARTRIDGE_MVCC_CRASH_SEED.
+Workers of :mod:`cartridge.testing.workloads.snapshots` run deterministic
+steps on one ageing container (file batches, snapshots, restores, snapshot
+deletions and compactions in bounded and unbounded steps), announcing each
+step's kind as a phase and each compaction step through ``compact(callback=)``.
+The crash harness kills them in turn inside each kind of step (at its start,
+between two compaction commits, or some Python calls into the work), so kills
+land inside compactions on any machine, loaded or not.  The container must
+then pass ``verify()`` (which also checks that every snapshot's pages are
+kept) and equal the model before or after the step in flight: files and every
+snapshot's files.
+
+Scale (``CARTRIDGE_TEST_SCALE``): 12 kills.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from mvcc_crash_worker import apply_model, choose
 
 import cartridge
+from cartridge.testing import scaled
+from cartridge.testing.crash import KillPoint, WorkerPool, kill_depth, worker_argv
+from cartridge.testing.workloads.snapshots import apply_model, choose
 
 pytestmark = pytest.mark.slow
 
-KILLS = int(os.environ.get("CARTRIDGE_MVCC_CRASH_KILLS", "12"))
-SEED = int(os.environ.get("CARTRIDGE_MVCC_CRASH_SEED", "5150"))
-WORKER = Path(__file__).with_name("mvcc_crash_worker.py")
+KILLS = scaled(12)
+SEED = 5150
+#: The phase each kill aims at, in turn (a compaction first, so any scale has one).
+TARGETS = ["compact", "batch", "compact.step", "snapshot", "restore", "compact",
+           "delete_snapshot", "compact.step"]
+#: A kill whose phase has not come after this many announcements lands there.
+PATIENCE = 60
 
 
 def _state(path: Path) -> tuple[dict, dict]:
@@ -55,29 +61,28 @@ def test_kill_during_compaction_and_snapshots(tmp_path):
     snaps: dict = {}
     k = 0
     kinds_in_flight = []
-    for _ in range(KILLS):
-        proc = subprocess.Popen([sys.executable, str(WORKER), str(path), str(SEED), str(k)],
-                                stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 1.5))
-        os.kill(proc.pid, signal.SIGKILL)
-        out = proc.stdout.read()  # what readline buffered stays in the same object
-        proc.wait(timeout=60)
-        acked = [int(line.split()[1]) for line in out.splitlines() if line.startswith("ack")]
-        begun = [int(line.split()[1]) for line in out.splitlines() if line.startswith("begin")]
-        for step_k in acked:
-            assert step_k == k
-            files, snaps = apply_model(choose(SEED, k, sorted(snaps)), files, snaps)
-            k += 1
-        got = _state(path)
-        if begun and begun[-1] == k:  # a step was in flight: before or after it
-            step = choose(SEED, k, sorted(snaps))
-            kinds_in_flight.append(step[0])
-            after = apply_model(step, files, snaps)
-            if got == after:
-                files, snaps = after
+    with WorkerPool(worker_argv("cartridge.testing.workloads.snapshots", str(path),
+                                str(SEED))) as pool:
+        for i in range(KILLS):
+            point = KillPoint(TARGETS[i % len(TARGETS)], rng.randint(1, 2),
+                              kill_depth(rng, at_start=0.3, max_log2=13),
+                              within=PATIENCE)
+            killed = pool.start(str(k)).run_to(point)
+            for step_k in killed.tags("ack"):
+                assert int(step_k) == k
+                files, snaps = apply_model(choose(SEED, k, sorted(snaps)), files, snaps)
                 k += 1
-                continue
-        assert got == (files, snaps), f"state after the kill matches neither side of step {k}"
+            got = _state(path)
+            if killed.last.name != "ack":  # a step was in flight: before or after it
+                assert int(killed.last.tag) == k
+                step = choose(SEED, k, sorted(snaps))
+                kinds_in_flight.append(step[0])
+                after = apply_model(step, files, snaps)
+                if got == after:
+                    files, snaps = after
+                    k += 1
+                    continue
+            assert got == (files, snaps), f"state after the kill matches neither side of step {k}"
     assert k > KILLS  # the workers made progress
-    assert "compact" in kinds_in_flight or KILLS < 8
+    print("kills landed in steps of kind", kinds_in_flight)
+    assert "compact" in kinds_in_flight, kinds_in_flight

@@ -4,15 +4,14 @@ Each commit rewrites a random subset of files (each carries its commit number
 and a SHA-256 of itself), sometimes deletes or adds some, and rewrites
 ``/manifest`` listing every file with the commit that wrote it.  Reader
 processes (``mvcc_reader_worker.py``) must never see a torn file or a file
-set that disagrees with the manifest of the same transaction.  Scale with
-CARTRIDGE_MVCC_READERS_SECONDS (default 6) and CARTRIDGE_MVCC_READERS (2).
+set that disagrees with the manifest of the same transaction.  Scale
+(``CARTRIDGE_TEST_SCALE``): 6 seconds of reading by 2 readers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -22,11 +21,12 @@ from pathlib import Path
 import pytest
 
 import cartridge
+from cartridge.testing import scale
 
 pytestmark = pytest.mark.slow
 
-SECONDS = float(os.environ.get("CARTRIDGE_MVCC_READERS_SECONDS", "6"))
-READERS = int(os.environ.get("CARTRIDGE_MVCC_READERS", "2"))
+SECONDS = 6 * scale()
+READERS = 2
 WORKER = Path(__file__).with_name("mvcc_reader_worker.py")
 
 

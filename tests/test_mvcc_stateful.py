@@ -7,7 +7,7 @@ reading a snapshot through its own read-only handle.  After every step the
 container must equal the model; ``verify()`` (which checks that every
 snapshot's pages are still kept) runs at every reopen and compaction.
 
-Scale with CARTRIDGE_MVCC_STATEFUL_EXAMPLES.
+Scale (``CARTRIDGE_TEST_SCALE``): 60 examples.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import shutil
 import tempfile
 
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import cartridge
+from cartridge.testing import hypothesis_settings
 
-EXAMPLES = int(os.environ.get("CARTRIDGE_MVCC_STATEFUL_EXAMPLES", "60"))
 NAMES = st.sampled_from(["/a", "/b", "/d/c", "/d/e", "/f/g/h"])
 SNAPS = st.sampled_from(["s1", "s2", "s3"])
 SIZE = st.sampled_from([0, 10, 1536, 1537, 4096, 70_000, 200_000, 600_000])
@@ -148,7 +148,6 @@ class SnapshotMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-SnapshotMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=30, deadline=None,
-    suppress_health_check=list(HealthCheck))
+SnapshotMachine.TestCase.settings = hypothesis_settings(
+    60, stateful_step_count=30, suppress_health_check=list(HealthCheck))
 TestSnapshots = SnapshotMachine.TestCase

@@ -1,25 +1,22 @@
 """rekey(): everything re-encrypted under the new key, crash-safely.
 
-Scale: ``CARTRIDGE_REKEY_KILLS`` (default 8) SIGKILLs during a rekey.
+Scale (``CARTRIDGE_TEST_SCALE``): 8 SIGKILLs during a rekey.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cartridge
+from cartridge.testing import scaled
+from cartridge.testing.crash import KillPoint, Worker, count_calls, worker_argv
 
 A, B = bytes(range(32)), bytes(range(32, 64))
-WORKER = Path(__file__).with_name("rekey_worker.py")
-KILLS = int(os.environ.get("CARTRIDGE_REKEY_KILLS", "8"))
+KILLS = scaled(8)
 
 
 def contents(c: cartridge.Cartridge) -> dict:
@@ -80,29 +77,24 @@ def test_rekey_refusals(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_during_rekey(tmp_path):
-    """Kill rekeys at random moments: the container opens with exactly one of the two
+    """Kill rekeys at seeded depths: the container opens with exactly one of the two
     keys and holds the same contents."""
     path = tmp_path / "k.cart"
     want = build(path)
     probe = tmp_path / "probe.cart"
     probe.write_bytes(path.read_bytes())
-    with cartridge.open(probe, key=A) as c:  # how long one rekey takes here
-        t0 = time.perf_counter()
-        c.rekey(B)
-        span = time.perf_counter() - t0
+    with cartridge.open(probe, key=A) as c:  # how many Python calls one rekey makes here
+        span = count_calls(lambda: c.rekey(B))
     current, other = A, B
     rng = random.Random(7)
     finished = killed = 0
     for _ in range(KILLS):
-        proc = subprocess.Popen([sys.executable, str(WORKER), str(path), current.hex(),
-                                 other.hex()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=dict(os.environ))
-        assert proc.stdout.readline().strip() == b"ready", proc.stderr.read()
-        time.sleep(rng.uniform(0.0, 1.2 * span))
-        proc.kill()
-        out, _err = proc.communicate()
-        finished += b"done" in out
-        killed += b"done" not in out
+        # Depths up to 1.2 spans: most kills land inside the rekey, a few after it.
+        point = KillPoint("rekey", calls=rng.randint(1, int(1.2 * span)))
+        last = Worker(worker_argv("cartridge.testing.workloads.rekey", str(path),
+                                  current.hex(), other.hex())).start().run_to(point).last
+        finished += last.name == "done"
+        killed += last.name == "rekey"
         opened = []
         for key in (current, other):
             try:

@@ -6,14 +6,13 @@ tree depth) and that listings return exactly what was written.
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 
 import cartridge
 
-N = int(os.environ.get("CARTRIDGE_SCALE_ENTRIES", "1000000"))
+N = 1_000_000
 
 
 @pytest.mark.slow

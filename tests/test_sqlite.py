@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -13,14 +12,15 @@ from pathlib import Path
 
 import apsw
 import pytest
-from sqlite_worker import payload
 
 import cartridge
 from cartridge import sqlite
 from cartridge.cli import main as cart_main
 from cartridge.sqlite.registry import MAIN_FILES
+from cartridge.testing import scaled
+from cartridge.testing.workloads.sqlite import payload
 
-WORKER = Path(__file__).with_name("sqlite_worker.py")
+WORKER = [sys.executable, "-m", "cartridge.testing.workloads.sqlite"]
 MODES = ["delete", "truncate", "persist", "memory", "off", "wal"]
 
 
@@ -166,7 +166,7 @@ def test_busy_and_busy_timeout_between_connections(tmp_path: Path) -> None:
 
 def test_locks_between_processes(tmp_path: Path) -> None:
     cart = tmp_path / "a.cart"
-    proc = subprocess.Popen([sys.executable, str(WORKER), "hold", str(cart), "/db/app.db",
+    proc = subprocess.Popen([*WORKER, "hold", str(cart), "/db/app.db",
                              "1.5"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"
@@ -186,8 +186,8 @@ def test_locks_between_processes(tmp_path: Path) -> None:
 
 def test_writer_and_reader_processes(tmp_path: Path) -> None:
     cart = tmp_path / "a.cart"
-    n = int(os.environ.get("CARTRIDGE_SQLITE_ROWS", "300"))
-    proc = subprocess.Popen([sys.executable, str(WORKER), "writer", str(cart), "/db/app.db",
+    n = scaled(300)
+    proc = subprocess.Popen([*WORKER, "writer", str(cart), "/db/app.db",
                              str(n)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"

@@ -1,72 +1,47 @@
 """Crash test for SQLite inside a container.
 
-A child (``sqlite_worker.py crash``) runs SQLite transactions through the
-cartridge VFS, printing ``ack k`` after each ``COMMIT`` returns; the test
-kills it with SIGKILL at a random moment, reopens the database and requires
-``PRAGMA integrity_check`` to be ``ok``, the container to verify, and the
-database to hold exactly transactions ``0..last ack`` or ``0..last ack + 1``
-(the one in flight), each whole (the running total equals the sum of the keys).
-The next child continues after whatever was found, so one database ages
-through every kill.  Rollback-journal (DELETE) and WAL modes, both with
+Workers (``python -m cartridge.testing.workloads.sqlite crash``) run SQLite
+transactions through the cartridge VFS, announcing ``txn k`` before each and
+``ack k`` after its ``COMMIT`` returns; the crash harness kills each one in a
+seeded choice of transaction (or while it opens the database, recovering a
+hot journal), at its start or some Python calls into it, that is inside the
+VFS's reads, writes and syncs.  The test then reopens the database and
+requires ``PRAGMA integrity_check`` to be ``ok``, the container to verify, and
+the database to hold exactly transactions ``0..last ack`` or ``0..last ack +
+1`` (the one in flight), each whole (the running total equals the sum of the
+keys).  The next worker continues after whatever was found, so one database
+ages through every kill.  Rollback-journal (DELETE) and WAL modes, both with
 ``synchronous=FULL`` so that an acknowledged transaction must survive.
 
-Scale: ``CARTRIDGE_SQLITE_CRASH_KILLS`` (default 12 per mode),
-``CARTRIDGE_CRASH_SEED``.
+Scale (``CARTRIDGE_TEST_SCALE``): 12 kills per mode.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import select
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from sqlite_worker import payload
 
 import cartridge
 from cartridge import sqlite
+from cartridge.testing import scaled
+from cartridge.testing.crash import KillPoint, WorkerPool, kill_depth, worker_argv
+from cartridge.testing.workloads.sqlite import payload
 
 pytestmark = pytest.mark.slow
 
-WORKER = Path(__file__).with_name("sqlite_worker.py")
-KILLS = int(os.environ.get("CARTRIDGE_SQLITE_CRASH_KILLS", "12"))
-SEED = int(os.environ.get("CARTRIDGE_CRASH_SEED", "20240611"))
+KILLS = scaled(12)
+SEED = 20240611
 
 
-def _run_and_kill(cart: Path, mode: str, start: int, delay: float) -> int:
-    """Start a worker at ``start``, kill it ``delay`` s after it is ready; last ack or start-1."""
-    proc = subprocess.Popen([sys.executable, str(WORKER), "crash", str(cart), "/db/app.db",
-                             mode, str(start)], stdout=subprocess.PIPE, text=True, bufsize=1)
-    last = start - 1
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", f"worker failed to start: {line!r}"
-        deadline = time.monotonic() + delay
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select([proc.stdout], [], [], left)
-            if ready:
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                if line.startswith("ack "):
-                    last = int(line.split()[1])
-        proc.send_signal(signal.SIGKILL)
-        for line in proc.stdout:  # acks printed before the kill landed
-            if line.startswith("ack "):
-                last = int(line.split()[1])
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the worker died before it was killed"
-    return last
+def _plan(rng: random.Random, created: bool) -> KillPoint:
+    """Where the next worker dies: in its open (once the database was created: a kill
+    in the first open may leave no database) or in one of its first transactions."""
+    calls = kill_depth(rng, max_log2=12)
+    if rng.random() < 0.15 and created:
+        return KillPoint("open", 1, calls)
+    return KillPoint("txn", rng.randint(1, 20), calls)
 
 
 def _check(cart: Path, last_ack: int) -> int:
@@ -93,7 +68,13 @@ def test_sigkill_keeps_exactly_the_acknowledged_transactions(tmp_path: Path, mod
     rng = random.Random(SEED + (mode == "wal"))
     cart = tmp_path / "crash.cart"
     top = -1
-    for _ in range(KILLS):
-        last = _run_and_kill(cart, mode, top + 1, rng.uniform(0.0, 0.6))
-        top = _check(cart, last)
+    created = False
+    argv = worker_argv("cartridge.testing.workloads.sqlite", "crash", str(cart), "/db/app.db",
+                       mode)
+    with WorkerPool(argv) as pool:
+        for _ in range(KILLS):
+            killed = pool.start(str(top + 1)).run_to(_plan(rng, created))
+            created = created or killed.last.name != "open"
+            acks = killed.tags("ack")
+            top = _check(cart, int(acks[-1]) if acks else top)
     assert top > 0, "no transaction ever committed"

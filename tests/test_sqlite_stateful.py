@@ -7,7 +7,7 @@ switch journal modes, checkpoint, vacuum, and close and reopen the
 connection (sometimes the whole container).  After every step the two
 databases hold the same rows; ``integrity_check`` passes at reopen.
 
-Scale: ``CARTRIDGE_SQLITE_STATEFUL_EXAMPLES`` (default 40).
+Scale (``CARTRIDGE_TEST_SCALE``): 40 examples.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import shutil
 import tempfile
 
 import apsw
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from cartridge import sqlite
+from cartridge.testing import hypothesis_settings
 
-EXAMPLES = int(os.environ.get("CARTRIDGE_SQLITE_STATEFUL_EXAMPLES", "40"))
 MODES = ["delete", "truncate", "persist", "memory", "wal", "off"]
 
 
@@ -129,10 +129,9 @@ class SQLiteMachine(RuleBasedStateMachine):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-SQLiteMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES,
+SQLiteMachine.TestCase.settings = hypothesis_settings(
+    40,
     stateful_step_count=25,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestSQLiteStateful = SQLiteMachine.TestCase

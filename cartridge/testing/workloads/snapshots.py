@@ -1,18 +1,24 @@
-"""Worker for test_mvcc_crash.py: commits snapshot, restore and compaction steps until killed.
+"""The snapshot workload: snapshot, restore and compaction steps, committed until killed.
 
-``python mvcc_crash_worker.py CONTAINER SEED START`` opens the container
-read-write, prints ``ready``, then for k = START, START+1, ... prints
-``begin k``, performs step k (see :func:`choose`) and prints ``ack k`` once it
-is durable.  Each step changes the visible state in one commit or not at all
-(compaction and snapshot make several commits, but only one of them changes
-what a reader sees), so after a kill the container must equal the state before
-or after the step in flight.
+``python -m cartridge.testing.workloads.snapshots CONTAINER SEED`` opens the
+container read-write, takes its first step number from the crash harness's
+``START``, then for k = start, start+1, ... announces a phase named after the
+kind of step k (``compact k``, ``snapshot k``, ``restore k``,
+``delete_snapshot k`` or ``batch k``; see :func:`choose`), performs it and
+announces ``ack k`` once it is durable.  A compaction also announces
+``compact.step k`` after each of its steps (through ``compact(callback=)``),
+so a kill can land between two of its commits.  Each step changes the
+visible state in one commit or not at all (compaction and snapshot make
+several commits, but only one of them changes what a reader sees), so after a
+kill the container must equal the state before or after the step in flight.
 """
 
 from __future__ import annotations
 
 import random
 import sys
+
+from cartridge.testing.crash import Phases
 
 NAMES = [f"/d{i % 4}/f{i}" for i in range(24)]
 
@@ -57,10 +63,12 @@ def apply_model(step: tuple, files: dict, snaps: dict) -> tuple[dict, dict]:
     return files, snaps
 
 
-def apply_container(step: tuple, cart) -> None:
+def apply_container(step: tuple, cart, phases: Phases, k: int) -> None:
+    """Perform step ``k`` on ``cart``; compaction steps are announced to ``phases``."""
     kind = step[0]
     if kind == "compact":
-        cart.compact(max_pages=step[1])
+        cart.compact(max_pages=step[1],
+                     callback=phases.callback("compact.step", k))
     elif kind == "snapshot":
         cart.snapshot(step[1])
     elif kind == "restore":
@@ -77,16 +85,21 @@ def apply_container(step: tuple, cart) -> None:
 
 
 def main() -> None:
+    """Run steps until killed; see the module docstring."""
     import cartridge
 
-    path, seed, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    path, seed = sys.argv[1], int(sys.argv[2])
+    phases = Phases()
+    start = phases.start()
+    if start is None:
+        return  # the parent no longer needs this worker
+    k = int(start)
     cart = cartridge.open(path)
-    print("ready", flush=True)
     while True:
-        snaps = [s.name for s in cart.snapshots()]
-        print("begin", k, flush=True)
-        apply_container(choose(seed, k, snaps), cart)
-        print("ack", k, flush=True)
+        step = choose(seed, k, [s.name for s in cart.snapshots()])
+        phases(step[0], k)
+        apply_container(step, cart, phases, k)
+        phases("ack", k)
         k += 1
 
 

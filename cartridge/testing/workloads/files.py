@@ -1,27 +1,29 @@
-"""Child program of the crash tests: commit deterministic batches until killed.
+r"""The ageing file workload: deterministic batches, a dict model, a kill loop.
 
-Usage::
+Worker (run by :class:`Ageing` through the crash harness)::
 
-    python tests/crash_worker.py CART SEED START_BATCH [PROFILE]
+    python -m cartridge.testing.workloads.files CART SEED PROFILE [KEY_HEX|-] [compressible]
 
-Opens ``CART`` with ``cartridge.open(CART, "a")`` (so every run goes through
-the read-write open, creating the container the first time) and then, for
-``k = START_BATCH, START_BATCH + 1, ...`` forever: prints ``begin k``, applies
-batch ``k`` with :func:`apply_batch`, commits, prints ``ack k``.  The parent
-SIGKILLs it at a random moment and checks that the container holds exactly the
-state after the last acknowledged batch or after the batch in flight.
+opens ``CART`` with ``cartridge.open(CART, "a")`` (so every run goes through
+the read-write open, creating the container the first time), takes its first
+batch number from the harness's ``START`` and then, for ``k = start, start +
+1, ...`` forever, announces phase ``begin k``, applies batch ``k`` with
+:func:`apply_batch`, announces ``commit k``, commits, announces ``ack k``.
 
-``START_BATCH`` may be ``-``: the worker then imports everything, and only
-after that reads the start batch from a line on stdin.  Importing numba costs
-a second or two, so the parent starts the next worker while it is still busy
-with the previous one and the kill loop is not dominated by imports.
-
-A batch is a function of ``(SEED, k)`` *and of the container's current
+A batch is a function of ``(seed, k)`` *and of the container's current
 contents*, so the same code run on a :class:`DictModel` holding the same
 contents makes the same changes: that is how the parent computes the expected
 state.  Paths come from a small namespace so that the container ages: files
-are overwritten, deleted, renamed over each other, and their pages reused; directories are created,
-renamed with everything below them, and removed when empty.
+are overwritten, deleted, renamed over each other, and their pages reused;
+directories are created, renamed with everything below them, and removed when
+empty.
+
+Parent: :class:`Ageing` kills workers at seeded :class:`~cartridge.testing.crash.KillPoint`\ s
+(at or some Python calls into a ``begin`` or ``commit`` phase), reopens the
+container read-only and requires ``verify()`` to pass and the contents to
+equal the model after the last acknowledged batch or after the batch in
+flight.  The matching state becomes the model and the next worker starts at
+the batch after it, so the container accumulates hundreds of commits.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ import os
 import random
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import cartridge
+from cartridge.testing.crash import (
+    Killed,
+    KillPoint,
+    Phases,
+    WorkerPool,
+    kill_depth,
+    worker_argv,
+)
 
 #: Sizes a write draws from: empty, inline, the inline limit and one past it,
 #: page and chunk boundaries (and one either side), and multi-chunk files.
@@ -163,21 +175,20 @@ class DictModel:
         self.dirs.remove(path)
 
 
-#: ``CARTRIDGE_CRASH_KEY`` (hex): open the container with this key (the parent
-#: creates it encrypted); ``CARTRIDGE_CRASH_COMPRESSIBLE=1``: half of every
-#: payload is zeros, so compressed chunks are really compressed.
-#: Both are read when used: the parent test process sets them after importing this.
+def payload(seed: int, k: int, i: int, size: int, compressible: bool = False) -> bytes:
+    """The bytes op ``i`` of batch ``k`` writes: reproducible from the numbers.
 
-
-def payload(seed: int, k: int, i: int, size: int) -> bytes:
-    """The bytes op ``i`` of batch ``k`` writes: reproducible from the three numbers."""
+    ``compressible``: half of the payload is zeros, so compressed chunks are
+    really compressed.
+    """
     rng = random.Random(f"{seed}-{k}-{i}")
-    if os.environ.get("CARTRIDGE_CRASH_COMPRESSIBLE") == "1":
+    if compressible:
         return rng.randbytes(size // 2) + bytes(size - size // 2)
     return rng.randbytes(size)
 
 
-def apply_batch(target: Target, seed: int, k: int, profile: str = "mixed") -> None:
+def apply_batch(target: Target, seed: int, k: int, profile: str = "mixed",
+                compressible: bool = False) -> None:
     """Apply batch ``k`` to ``target`` (a ``Cartridge`` or a :class:`DictModel`).
 
     The operations are drawn from ``random.Random(f"{seed}-{k}")`` and chosen
@@ -185,6 +196,7 @@ def apply_batch(target: Target, seed: int, k: int, profile: str = "mixed") -> No
     give equal batches.  ``profile`` is ``"mixed"`` (every kind of operation
     on files from empty to 2 MB) or ``"growth"`` (8 MB files written into a
     growing set, so commits keep extending the container file).
+    ``compressible``: see :func:`payload`.
     """
     rng = random.Random(f"{seed}-{k}")
     ops = _growth_op if profile == "growth" else _mixed_op
@@ -192,7 +204,8 @@ def apply_batch(target: Target, seed: int, k: int, profile: str = "mixed") -> No
         listing = list(target.walk("/"))
         files = [(p, info.size) for p, info in listing if info.kind == "file"]
         dirs = [p for p, info in listing if info.kind == "dir"]
-        ops(target, rng, files, dirs, payload_of=lambda n, i=i: payload(seed, k, i, n))
+        ops(target, rng, files, dirs,
+            payload_of=lambda n, i=i: payload(seed, k, i, n, compressible))
 
 
 def _fresh_path(rng: random.Random) -> str:
@@ -297,25 +310,109 @@ def describe_difference(got: tuple[dict, frozenset], want: tuple[dict, frozenset
     return "; ".join(out) or "no difference"
 
 
+@dataclass
+class Ageing:
+    """The container under test, its model, and what the kills have hit so far."""
+
+    path: Path
+    profile: str
+    seed: int
+    key: bytes | None = None
+    """Key of an encrypted container (the workers get it on their command line)."""
+    compressible: bool = False
+    """Half of every payload is zeros (see :func:`payload`)."""
+    model: DictModel = field(default_factory=DictModel)
+    next_batch: int = 0
+    kills: int = 0
+    mid_batch: int = 0
+    """Kills that landed between a ``begin`` and its ``ack``."""
+    unacked_durable: int = 0
+    """Of those, kills after the commit was durable but before the ``ack``."""
+    batches: int = 0
+    sizes: list[int] = field(default_factory=list)
+    """Size of the container file after each kill."""
+
+    def _apply(self, model: DictModel, batch: int) -> None:
+        apply_batch(model, self.seed, batch, self.profile, self.compressible)
+
+    def check(self, start: int, killed: Killed) -> None:
+        """Reopen the container read-only and require one of the allowed states."""
+        expected = [f"{what} {k}" for k in range(start, start + len(killed.phases))
+                    for what in ("begin", "commit", "ack")][: len(killed.phases)]
+        said = [f"{p.name} {p.tag}" for p in killed.phases]
+        assert said == expected, f"worker announced {said}, expected {expected}"
+        last_ack = int(killed.tags("ack")[-1]) if killed.tags("ack") else start - 1
+        in_flight = int(killed.last.tag) if killed.last.name != "ack" else None
+        for batch in range(self.next_batch, last_ack + 1):
+            self._apply(self.model, batch)
+        candidates = [(last_ack, self.model)]
+        if in_flight is not None:
+            after = self.model.copy()
+            self._apply(after, in_flight)
+            candidates.append((in_flight, after))
+        where = (f"kill {self.kills + 1} (seed {self.seed}, profile {self.profile}, batches "
+                 f"{self.next_batch}..{last_ack}, killed in {killed.last} after "
+                 f"{killed.calls} calls, container {self.path})")
+        with cartridge.open(self.path, "r", key=self.key) as cart:
+            report = cart.verify()
+            assert report.ok, f"{where}: verify() failed: {report.problems}"
+            got = snapshot(cart)
+        matched = [(b, m) for b, m in candidates if got == (m.files, frozenset(m.dirs))]
+        if not matched:
+            diffs = " | ".join(f"vs after batch {b}: {describe_difference(got, (m.files, m.dirs))}"
+                               for b, m in candidates)
+            raise AssertionError(f"{where}: contents match no allowed state: {diffs}")
+        batch, model = matched[0]
+        self.kills += 1
+        self.batches += batch + 1 - self.next_batch
+        self.mid_batch += in_flight is not None
+        self.unacked_durable += in_flight is not None and batch == in_flight
+        self.model, self.next_batch = model, batch + 1
+        self.sizes.append(os.path.getsize(self.path))
+
+    def run(self, kills: int, batches: tuple[int, int] = (1, 16)) -> None:
+        """Kill ``kills`` workers, each in batch ``randint(*batches)`` of its run.
+
+        Each kill lands in the ``begin`` phase (while the batch's operations
+        run) or the ``commit`` phase, at its start or ``2**uniform(0, 14)``
+        Python calls into it (a commit too short for that is killed at its
+        ``ack``), all drawn from ``random.Random(seed)``.
+        """
+        rng = random.Random(self.seed)
+        argv = worker_argv(__name__, str(self.path), str(self.seed), self.profile,
+                           self.key.hex() if self.key else "-",
+                           "compressible" if self.compressible else "plain")
+        with WorkerPool(argv) as pool:
+            for _ in range(kills):
+                point = KillPoint(rng.choice(("begin", "commit")), rng.randint(*batches),
+                                  kill_depth(rng))
+                start = self.next_batch
+                self.check(start, pool.start(str(start)).run_to(point))
+
+    def summary(self) -> str:
+        """One line for assertion messages."""
+        return (f"{self.kills} kills, {self.batches} batches committed, {self.mid_batch} "
+                f"mid-batch kills ({self.unacked_durable} after a durable but unacked commit)")
+
+
 def main(argv: list[str]) -> int:
     """Run batches until killed; see the module docstring."""
-    if len(argv) not in (4, 5):
+    if len(argv) != 6:
         print(__doc__, file=sys.stderr)
         return 2
-    path, seed, start = argv[1], int(argv[2]), argv[3]
-    profile = argv[4] if len(argv) == 5 else "mixed"
-    if start == "-":
-        start = sys.stdin.readline()
-        if not start:
-            return 0  # the parent no longer needs this worker
+    path, seed, profile, key_hex, flavour = argv[1], int(argv[2]), argv[3], argv[4], argv[5]
+    phases = Phases()
+    start = phases.start()
+    if start is None:
+        return 0  # the parent no longer needs this worker
     k = int(start)
-    cart = cartridge.open(path, "a",
-                          key=bytes.fromhex(os.environ.get("CARTRIDGE_CRASH_KEY", "")) or None)
+    cart = cartridge.open(path, "a", key=None if key_hex == "-" else bytes.fromhex(key_hex))
     while True:
-        print(f"begin {k}", flush=True)
-        apply_batch(cart, seed, k, profile)
+        phases("begin", k)
+        apply_batch(cart, seed, k, profile, flavour == "compressible")
+        phases("commit", k)
         cart.commit()
-        print(f"ack {k}", flush=True)
+        phases("ack", k)
         k += 1
 
 

@@ -1,14 +1,16 @@
-"""Child program of the array crash test: commit deterministic array batches until killed.
+"""The array workload: deterministic array batches, committed until killed.
 
-Usage::
+Worker::
 
-    python tests/array_crash_worker.py CART SEED START_BATCH
+    python -m cartridge.testing.workloads.arrays CART SEED
 
-Opens ``CART`` read-write (creating it the first time) and, for ``k =
-START_BATCH, ...``: prints ``begin k``, applies :func:`apply_batch` (``k``),
-commits, prints ``ack k``.  It also keeps zero-copy views of the arrays it
-wrote in earlier batches and checks, before every commit, that none of them
-changed; a changed view prints ``VIEW CHANGED`` and exits with status 3.
+opens ``CART`` read-write (creating it the first time), takes its first batch
+number from the crash harness's ``START`` and, for ``k = start, ...``:
+announces ``begin k``, applies :func:`apply_batch` (``k``), announces
+``commit k``, commits, announces ``ack k``.  It also keeps zero-copy views of
+the arrays it wrote in earlier batches and checks, before every commit, that
+none of them changed; a changed view prints ``VIEW CHANGED`` on stderr and
+exits with status 3 (the harness reports that as a dead worker).
 
 A batch depends only on ``(SEED, k)`` and on the dataset's current shape, so
 the parent replays the same batches on a :class:`Model` (a dict of ndarrays)
@@ -22,6 +24,7 @@ import sys
 import numpy as np
 
 import cartridge
+from cartridge.testing.crash import Phases
 
 DTYPES = [np.dtype("<f8"), np.dtype(">i4"), np.dtype("u1"),
           np.dtype([("a", "<i2"), ("b", "S5"), ("c", "<f4", (3,))])]
@@ -138,22 +141,26 @@ def model_snapshot(model: Model) -> dict[str, tuple]:
 
 
 def main() -> None:
-    path, seed, start = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if start == "-":
-        start = sys.stdin.readline()
+    """Run batches until killed; see the module docstring."""
+    path, seed = sys.argv[1], int(sys.argv[2])
+    phases = Phases()
+    start = phases.start()
+    if start is None:
+        return  # the parent no longer needs this worker
     k = int(start)
     cart = cartridge.open(path, "a")
     store = CartStore(cart)
     views: list[tuple[np.ndarray, bytes]] = []
     while True:
-        print(f"begin {k}", flush=True)
+        phases("begin", k)
         apply_batch(store, seed, k)
         for view, expected in views:
             if view.tobytes(order="A") != expected:
-                print("VIEW CHANGED", flush=True)
+                print("VIEW CHANGED", file=sys.stderr, flush=True)
                 sys.exit(3)
+        phases("commit", k)
         cart.commit()
-        print(f"ack {k}", flush=True)
+        phases("ack", k)
         for i in range(6):
             p = f"/a/{i}"
             if cart.exists(p) and (k + i) % 3 == 0:

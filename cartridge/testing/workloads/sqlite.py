@@ -1,16 +1,18 @@
-"""Child process for the SQLite crash and two-process tests.
+"""The SQLite workload: child processes for the SQLite crash and two-process tests.
 
-``python sqlite_worker.py crash CART DB MODE START``: open ``DB`` inside
-``CART`` through the cartridge VFS in journal mode ``MODE``, print ``ready``,
-then run transactions ``START, START+1, ...`` forever, printing ``ack k``
-after each ``COMMIT`` returns.  Transaction ``k`` inserts row ``k`` (a payload
+``python -m cartridge.testing.workloads.sqlite crash CART DB MODE``: speaks the
+crash harness's phase protocol.  Takes its first transaction number from
+``START``, opens ``DB`` inside ``CART`` through the cartridge VFS in journal
+mode ``MODE`` (phase ``open -``), then runs transactions ``start, start+1,
+...`` forever, announcing ``txn k`` before each and ``ack k`` after its
+``COMMIT`` returns.  Transaction ``k`` inserts row ``k`` (a payload
 of deterministic, varying size, so pages split and overflow) and adds ``k`` to
 a running total in another table, so a half-applied transaction shows.
 
-``python sqlite_worker.py writer CART DB N``: insert ``N`` rows, one
+``python -m cartridge.testing.workloads.sqlite writer CART DB N``: insert ``N`` rows, one
 transaction each, printing ``ack k``; then print ``done``.
 
-``python sqlite_worker.py hold CART DB SECONDS``: take a write lock on ``DB``
+``python -m cartridge.testing.workloads.sqlite hold CART DB SECONDS``: take a write lock on ``DB``
 (``BEGIN IMMEDIATE`` plus an insert), print ``locked``, sleep, commit, print
 ``released``.
 """
@@ -21,6 +23,7 @@ import sys
 import time
 
 from cartridge import sqlite
+from cartridge.testing.crash import Phases
 
 
 def payload(k: int) -> bytes:
@@ -41,19 +44,25 @@ def setup(conn, mode: str) -> None:
     conn.execute("INSERT OR IGNORE INTO total VALUES(1, 0)")
 
 
-def crash(cart: str, db: str, mode: str, start: int) -> None:
+def crash(cart: str, db: str, mode: str) -> None:
+    """Run transactions until killed; see the module docstring."""
+    phases = Phases()
+    start = phases.start()
+    if start is None:
+        return  # the parent no longer needs this worker
+    phases("open")
     conn = sqlite.connect(cart, db, timeout=10)
     setup(conn, mode)
-    print("ready", flush=True)
-    k = start
+    k = int(start)
     while True:
+        phases("txn", k)
         with conn:
             conn.execute("INSERT INTO rows VALUES(?, ?)", (k, payload(k)))
             conn.execute("UPDATE total SET s = s + ? WHERE id = 1", (k,))
             if k % 7 == 3:
                 conn.execute("DELETE FROM rows WHERE k = ?", (k - 3,))
                 conn.execute("INSERT INTO rows VALUES(?, ?)", (k - 3, payload(k - 3)))
-        print(f"ack {k}", flush=True)
+        phases("ack", k)
         k += 1
 
 
@@ -85,7 +94,7 @@ def hold(cart: str, db: str, seconds: float) -> None:
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "crash":
-        crash(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        crash(sys.argv[2], sys.argv[3], sys.argv[4])
     elif what == "writer":
         writer(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
