@@ -34,7 +34,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -183,7 +183,7 @@ class ArrayDesc:
     """Element type, byte order included."""
     shape: tuple[int, ...]
     """Current shape."""
-    order: str
+    order: Literal["C", "F"]
     """``"C"`` or ``"F"``: element order of a contiguous array's bytes."""
     layout: int
     """:data:`LAYOUT_CONTIGUOUS` or :data:`LAYOUT_CHUNKED`."""
@@ -207,6 +207,15 @@ class ArrayDesc:
     def nbytes(self) -> int:
         """Bytes of data."""
         return self.size * self.dtype.itemsize
+
+    @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        """Chunk shape of a chunked dataset: ``chunks``, which a chunked descriptor
+        always has (``decode_desc`` reads it whenever the layout is chunked).
+        Raises TypeError for a contiguous array, which has none."""
+        if self.chunks is None:
+            raise TypeError("a contiguous array has no chunk shape")
+        return self.chunks
 
     @property
     def chunk_nbytes(self) -> int:

@@ -40,13 +40,13 @@ class ArrayHandle(Protocol):
     def read_array(self, path: str, key: Any = ...) -> Any: ...
     def update_array(self, path: str, key: Any, value: Any) -> None: ...
     def resize_array(self, path: str, shape: Any) -> None: ...
-    def array_attrs(self, path: str) -> dict: ...
-    def set_array_attrs(self, path: str, attrs: dict) -> None: ...
+    def array_attrs(self, path: str) -> dict[str, Any]: ...
+    def set_array_attrs(self, path: str, attrs: dict[str, Any]) -> None: ...
 
 __all__ = ["ArrayHandle", "Attrs", "Dataset"]
 
 
-class Attrs(MutableMapping):
+class Attrs(MutableMapping[str, Any]):
     """The JSON-able ``attrs`` of an array, read and written through the container.
 
     Every change is stored at once (in the handle's transaction; ``commit()``
@@ -57,7 +57,7 @@ class Attrs(MutableMapping):
         self._cart = cart
         self._path = path
 
-    def _get(self) -> dict:
+    def _get(self) -> dict[str, Any]:
         return self._cart.array_attrs(self._path)
 
     def __getitem__(self, key: str) -> Any:

@@ -42,6 +42,7 @@ from ..arraydata import ArrayData
 from ..arrayformat import LAYOUT_CONTIGUOUS, ArrayDesc, chunk_coords, chunk_index
 from ..catalog import Entry
 from ..txn import ReadTxn, WriteTxn
+from .indexing import Box
 
 __all__ = ["gather", "set_chunked", "set_contiguous", "shrink_chunks"]
 
@@ -61,7 +62,7 @@ def _strides(desc: ArrayDesc) -> tuple[int, ...]:
 
 
 def gather(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
-            box: list[tuple[int, int]]) -> np.ndarray:
+            box: Box) -> np.ndarray:
     """A new array holding the box ``[lo, hi)`` per axis of the stored array."""
     shape = tuple(hi - lo for lo, hi in box)
     if 0 in shape:
@@ -74,14 +75,15 @@ def gather(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
         return out.copy()
     out = np.empty(shape, desc.dtype)
     out[...] = desc.fill_array()
+    chunks = desc.chunk_shape
     for origin, chunk in _chunks_in(txn, entry, desc, box):
-        dst, src = _overlap(box, origin, desc.chunks)
+        dst, src = _overlap(box, origin, chunks)
         out[dst] = chunk[src]
     return out
 
 
 def _box_bytes(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
-               box: list[tuple[int, int]]) -> tuple[bytearray, int, tuple[int, ...]]:
+               box: Box) -> tuple[bytearray, int, tuple[int, ...]]:
     """Chunk-aligned bytes covering a box of a contiguous array: ``(bytes, offset of
     the box's first element in them, strides)``; the bytes start at chunk
     ``offset // chunk_size`` of the array."""
@@ -95,12 +97,14 @@ def _box_bytes(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
 
 
 def _chunks_in(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
-               box: list[tuple[int, int]]) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+               box: Box) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
     """``(origin, chunk array)`` of every stored chunk meeting the box."""
     ndim = len(desc.shape)
-    ranges = [range(lo // c, -(-hi // c)) for (lo, hi), c in zip(box, desc.chunks)]
+    chunks = desc.chunk_shape
+    ranges = [range(lo // c, -(-hi // c)) for (lo, hi), c in zip(box, chunks)]
     data = txn.arrays
     fid = entry.file_id
+    found: Iterator[tuple[tuple[int, ...], memoryview | bytes | None]]
     if math.prod(len(r) for r in ranges) <= 64:
         found = ((cell, data.get_chunk(fid, chunk_index(cell, ndim)))
                  for cell in itertools.product(*ranges))
@@ -109,8 +113,8 @@ def _chunks_in(txn: ReadTxn, entry: Entry, desc: ArrayDesc,
     for cell, raw in found:
         if raw is None or any(g not in r for g, r in zip(cell, ranges)):
             continue
-        chunk = np.frombuffer(raw, desc.dtype).reshape(desc.chunks)
-        yield tuple(g * c for g, c in zip(cell, desc.chunks)), chunk
+        chunk = np.frombuffer(raw, desc.dtype).reshape(chunks)
+        yield tuple(g * c for g, c in zip(cell, chunks)), chunk
 
 
 def _decode_within(data: ArrayData, fid: int, ndim: int, ranges: list[range]
@@ -123,7 +127,7 @@ def _decode_within(data: ArrayData, fid: int, ndim: int, ranges: list[range]
             yield cell, data.decode(fid, idx, rec)
 
 
-def _overlap(box: list[tuple[int, int]], origin: tuple[int, ...],
+def _overlap(box: Box, origin: tuple[int, ...],
              chunks: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """Slices of the box array and of the chunk where they overlap."""
     dst, src = [], []
@@ -135,7 +139,7 @@ def _overlap(box: list[tuple[int, int]], origin: tuple[int, ...],
 
 
 def set_contiguous(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
-                    box: list[tuple[int, int]], new: tuple, value: Any) -> bool:
+                    box: Box, new: tuple[Any, ...], value: Any) -> bool:
     """Assign into a contiguous array, copying on write only the chunks that change."""
     if 0 in (hi - lo for lo, hi in box):
         np.empty([hi - lo for lo, hi in box], desc.dtype)[new] = value
@@ -163,7 +167,7 @@ def set_contiguous(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
 
 
 def set_chunked(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
-                 box: list[tuple[int, int]], new: tuple, value: Any) -> bool:
+                 box: Box, new: tuple[Any, ...], value: Any) -> bool:
     """Assign into a chunked dataset, rewriting only the chunks that change."""
     block = gather(txn, entry, desc, box)
     before = block.copy()
@@ -171,24 +175,25 @@ def set_chunked(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
     if not len(block.shape) or 0 in block.shape:
         return False
     ndim = len(desc.shape)
+    chunks = desc.chunk_shape
     data = txn.arrays
     gen = txn.generation + 1
     changed = False
-    ranges = [range(lo // c, -(-hi // c)) for (lo, hi), c in zip(box, desc.chunks)]
+    ranges = [range(lo // c, -(-hi // c)) for (lo, hi), c in zip(box, chunks)]
     for cell in itertools.product(*ranges):
-        origin = tuple(g * c for g, c in zip(cell, desc.chunks))
-        dst, src = _overlap(box, origin, desc.chunks)
+        origin = tuple(g * c for g, c in zip(cell, chunks))
+        dst, src = _overlap(box, origin, chunks)
         if block[dst].tobytes() == before[dst].tobytes():
             continue
         idx = chunk_index(cell, ndim)
         raw = data.get_chunk(entry.file_id, idx)
         if raw is None:
-            chunk = np.empty(desc.chunks, desc.dtype)
+            chunk = np.empty(chunks, desc.dtype)
             chunk[...] = desc.fill_array()
         else:
-            chunk = np.frombuffer(raw, desc.dtype).reshape(desc.chunks).copy()
+            chunk = np.frombuffer(raw, desc.dtype).reshape(chunks).copy()
         chunk[src] = block[dst]
-        data.put_chunk(entry, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
+        data.put_chunk(entry, idx, chunk.reshape(-1).view(np.uint8).data, gen)
         changed = True
     if changed:
         txn.wrote_data = True
@@ -202,19 +207,20 @@ def shrink_chunks(txn: WriteTxn, entry: Entry, desc: ArrayDesc,
     if all(s >= old for s, old in zip(shape, desc.shape)):
         return
     ndim = len(shape)
+    chunks = desc.chunk_shape
     data = txn.arrays
     gen = txn.generation + 1
     for idx, rec in list(data.chunk_records(entry.file_id)):
-        origin = [g * c for g, c in zip(chunk_coords(idx, ndim), desc.chunks)]
+        origin = [g * c for g, c in zip(chunk_coords(idx, ndim), chunks)]
         if any(o >= s for o, s in zip(origin, shape)):
             data.drop_chunk(entry.file_id, idx)
             continue
-        keep = tuple(slice(0, min(c, s - o)) for o, c, s in zip(origin, desc.chunks, shape))
-        if all(k.stop == c for k, c in zip(keep, desc.chunks)):
+        keep = tuple(slice(0, min(c, s - o)) for o, c, s in zip(origin, chunks, shape))
+        if all(k.stop == c for k, c in zip(keep, chunks)):
             continue
-        chunk = np.empty(desc.chunks, desc.dtype)
+        chunk = np.empty(chunks, desc.dtype)
         chunk[...] = desc.fill_array()
         raw = data.decode(entry.file_id, idx, rec)
-        chunk[keep] = np.frombuffer(raw, desc.dtype).reshape(desc.chunks)[keep]
-        data.put_chunk(entry, idx, memoryview(chunk.reshape(-1).view(np.uint8)), gen)
+        chunk[keep] = np.frombuffer(raw, desc.dtype).reshape(chunks)[keep]
+        data.put_chunk(entry, idx, chunk.reshape(-1).view(np.uint8).data, gen)
     txn.wrote_data = True

@@ -21,21 +21,34 @@ far-apart elements reads the whole span between them.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from types import EllipsisType
+from typing import Any, Literal, TypeAlias, assert_never
 
 import numpy as np
 
 from ..arrayformat import ArrayDesc
 
-__all__ = ["normalize_key", "validate_key", "validate_set"]
+__all__ = ["Box", "normalize_key", "validate_key", "validate_set"]
+
+#: ``[(lo, hi)]`` per axis: the half-open bounding box of the elements an index selects.
+Box: TypeAlias = list[tuple[int, int]]
+
+#: One parsed item of an index: ``(kind, item, axes of the array it consumes)``.
+#: ``keep`` items (None, Ellipsis, a scalar bool) are passed on as they are;
+#: ``int`` is an integer, ``slice`` a slice, ``bool`` a boolean mask and
+#: ``iarr`` an integer index array.
+_Item: TypeAlias = (tuple[Literal["keep"], EllipsisType | bool | np.bool_ | None, int]
+                    | tuple[Literal["int"], int, int]
+                    | tuple[Literal["slice"], slice, int]
+                    | tuple[Literal["bool", "iarr"], np.ndarray, int])
 
 
-def normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[list[tuple[int, int]], tuple]:
+def normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[Box, tuple[Any, ...]]:
     """Bounding box ``[(lo, hi)] per axis`` of a *valid* index, and the index
     translated to coordinates relative to that box (same result shape/order)."""
     ndim = len(shape)
     items = list(key) if isinstance(key, tuple) else [key]
-    parsed = []
+    parsed: list[_Item] = []
     consumed = 0
     for k in items:
         if k is None or k is Ellipsis:
@@ -61,52 +74,55 @@ def normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[list[tuple[int, int
                     arr = arr.astype(np.intp)
                 parsed.append(("iarr", arr, 1))
                 consumed += 1
-    box: list[tuple[int, int]] = []
+    box: Box = []
     new: list[Any] = []
     axis = 0
-    for kind, k, n in parsed:
-        if k is Ellipsis and kind == "keep":
-            for _ in range(ndim - consumed):
-                box.append((0, shape[axis]))
-                axis += 1
-            new.append(Ellipsis)  # kept: it makes an all-integer index return a 0-d array
-            continue
-        if kind == "keep":
-            new.append(k)
-        elif kind == "int":
-            v = k + shape[axis] if k < 0 else k
-            box.append((v, v + 1))
-            new.append(0)
-        elif kind == "slice":
-            r = range(shape[axis])[k]
-            if len(r) == 0:
-                box.append((0, 0))
-                new.append(slice(0, 0))
-            else:
-                lo, hi = min(r[0], r[-1]), max(r[0], r[-1]) + 1
-                stop = r[-1] - lo + r.step
-                box.append((lo, hi))
-                new.append(slice(r[0] - lo, None if stop < 0 else stop, r.step))
-        elif kind == "iarr":
-            a = np.where(k < 0, k + shape[axis], k).astype(np.intp)
-            if a.size:
-                lo, hi = int(a.min()), int(a.max()) + 1
-            else:
-                lo = hi = 0
-            box.append((lo, hi))
-            new.append(a - lo)
-        else:  # boolean mask over n axes
-            nz = np.nonzero(k)
-            sub = []
-            for d in range(n):
-                if nz[d].size:
-                    lo, hi = int(nz[d].min()), int(nz[d].max()) + 1
+    for item in parsed:
+        match item:
+            case ("keep", k, _) if k is Ellipsis:
+                for _ in range(ndim - consumed):
+                    box.append((0, shape[axis]))
+                    axis += 1
+                new.append(Ellipsis)  # kept: it makes an all-integer index return a 0-d array
+                continue
+            case ("keep", k, _):
+                new.append(k)
+            case ("int", i, _):
+                v = i + shape[axis] if i < 0 else i
+                box.append((v, v + 1))
+                new.append(0)
+            case ("slice", sl, _):
+                r = range(shape[axis])[sl]
+                if len(r) == 0:
+                    box.append((0, 0))
+                    new.append(slice(0, 0))
+                else:
+                    lo, hi = min(r[0], r[-1]), max(r[0], r[-1]) + 1
+                    stop = r[-1] - lo + r.step
+                    box.append((lo, hi))
+                    new.append(slice(r[0] - lo, None if stop < 0 else stop, r.step))
+            case ("iarr", ia, _):
+                a = np.where(ia < 0, ia + shape[axis], ia).astype(np.intp)
+                if a.size:
+                    lo, hi = int(a.min()), int(a.max()) + 1
                 else:
                     lo = hi = 0
                 box.append((lo, hi))
-                sub.append(slice(lo, hi))
-            new.append(k[tuple(sub)])
-        axis += n
+                new.append(a - lo)
+            case ("bool", mask, n):  # boolean mask over n axes
+                nz = np.nonzero(mask)
+                sub = []
+                for d in range(n):
+                    if nz[d].size:
+                        lo, hi = int(nz[d].min()), int(nz[d].max()) + 1
+                    else:
+                        lo = hi = 0
+                    box.append((lo, hi))
+                    sub.append(slice(lo, hi))
+                new.append(mask[tuple(sub)])
+            case _:
+                assert_never(item)
+        axis += item[2]
     while axis < ndim:
         box.append((0, shape[axis]))
         new.append(slice(None))

@@ -29,7 +29,7 @@ from ..txn import ReadTxn
 from .descriptors import array_entry
 from .gather import gather
 from .indexing import normalize_key, validate_key
-from .views import mapped_whole
+from .views import WholeCache, mapped_whole
 
 __all__ = ["attrs_of", "desc_of", "getitem"]
 
@@ -39,7 +39,7 @@ def desc_of(txn: ReadTxn, p: str) -> ArrayDesc:
     return array_entry(txn, p)[1]
 
 
-def attrs_of(txn: ReadTxn, p: str) -> dict:
+def attrs_of(txn: ReadTxn, p: str) -> dict[str, Any]:
     """The ``attrs`` of the array at ``p``, inline or from its attrs blob."""
     entry, desc = array_entry(txn, p)
     if desc.flags & FLAG_ATTRS_EXTERNAL:
@@ -47,7 +47,7 @@ def attrs_of(txn: ReadTxn, p: str) -> dict:
     return decode_attrs(desc.attrs_json)
 
 
-def getitem(txn: ReadTxn, cache: dict, p: str, key: Any) -> Any:
+def getitem(txn: ReadTxn, cache: WholeCache, p: str, key: Any) -> Any:
     """``array[key]`` of the array at ``p``, as a new array (or scalar)."""
     if isinstance(key, str) or (isinstance(key, list) and key
                                 and all(isinstance(k, str) for k in key)):

@@ -25,7 +25,7 @@ import math
 import operator
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -54,7 +54,7 @@ from .indexing import normalize_key, validate_set
 from .pins import ViewPins
 from .reads import attrs_of, getitem
 from .shapes import as_shape, check_dtype, check_grid, guess_chunks
-from .views import view_of
+from .views import WholeCache, view_of
 
 __all__ = ["ArrayService", "DatasetPlan", "plan_dataset"]
 
@@ -73,12 +73,12 @@ class DatasetPlan:
     """Chunk shape, None for a contiguous array."""
     fill: np.ndarray
     """The fill value as a 0-d array of ``dtype``."""
-    attrs: dict | None
+    attrs: dict[str, Any] | None
     """Attributes to store (None: none)."""
 
 
 def plan_dataset(shape: Any, dtype: Any, maxshape: Any, chunks: Any, fill_value: Any,
-                 attrs: dict | None) -> DatasetPlan:
+                 attrs: dict[str, Any] | None) -> DatasetPlan:
     """Validate and complete the arguments of ``create_dataset`` (see the facade)."""
     shape = as_shape(shape)
     dtype = np.dtype(dtype)
@@ -124,7 +124,7 @@ class ArrayService:
         #: Generations this handle's live views read (a pin source of the environment).
         self.pins = ViewPins(container_path, locking)
         #: Whole mapped arrays of read-only handles, per generation and mapping.
-        self.whole_cache: dict[str, Any] = {}
+        self.whole_cache: WholeCache = {}
         #: path -> (generation, pinned view or None) of a plain read-only handle:
         #: while no newer commit exists, slices index the view without a read call.
         self.kept: dict[str, tuple[int, np.ndarray | None]] = {}
@@ -134,7 +134,7 @@ class ArrayService:
         """The descriptor of the array at ``p``."""
         return array_entry(txn, p)[1]
 
-    def attrs(self, txn: ReadTxn, p: str) -> dict:
+    def attrs(self, txn: ReadTxn, p: str) -> dict[str, Any]:
         """The ``attrs`` of the array at ``p``."""
         return attrs_of(txn, p)
 
@@ -180,13 +180,13 @@ class ArrayService:
         return full.tobytes()[offset:end]
 
     # ----------------------------------------------------------------- writes
-    def write_array(self, txn: WriteTxn, p: str, arr: np.ndarray, attrs: dict | None,
+    def write_array(self, txn: WriteTxn, p: str, arr: np.ndarray, attrs: dict[str, Any] | None,
                     policy: int, level: int) -> None:
         """Store ``arr`` at ``p`` as one contiguous array (replacing what is there)."""
-        order = "F" if arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous \
-            else "C"
+        fortran = arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous
+        order: Literal["C", "F"] = "F" if fortran else "C"
         flat = arr.ravel(order=order)
-        raw = memoryview(flat.view(np.uint8)) if flat.size else memoryview(b"")
+        raw = flat.view(np.uint8).data if flat.size else memoryview(b"")
         entry, existing, missing = self._new_entry(txn, p, policy)
         desc = ArrayDesc(arr.dtype, arr.shape, order, LAYOUT_CONTIGUOUS, 0, arr.shape,
                          None, b"", b"")
@@ -222,7 +222,7 @@ class ArrayService:
         entry.size = desc.nbytes
         self._finish_new(txn, p, entry, existing, missing, desc, plan.attrs)
 
-    def set_attrs(self, txn: WriteTxn, p: str, attrs: dict) -> None:
+    def set_attrs(self, txn: WriteTxn, p: str, attrs: dict[str, Any]) -> None:
         """Replace the ``attrs`` of the array at ``p``."""
         entry, desc = array_entry(txn, p)
         entry.mtime_ns = time.time_ns()
@@ -266,7 +266,7 @@ class ArrayService:
     # ---------------------------------------------------------------- helpers
     @staticmethod
     def _store(txn: WriteTxn, p: str, entry: Entry, desc: ArrayDesc,
-               attrs: dict | None) -> None:
+               attrs: dict[str, Any] | None) -> None:
         """Put an array entry, its attrs inline or (when too large) in the attrs blob."""
         data = txn.arrays
         gen = txn.generation + 1
@@ -303,7 +303,7 @@ class ArrayService:
         return entry, existing, missing
 
     def _finish_new(self, txn: WriteTxn, p: str, entry: Entry, existing: Entry | None,
-                    missing: list[str], desc: ArrayDesc, attrs: dict | None) -> None:
+                    missing: list[str], desc: ArrayDesc, attrs: dict[str, Any] | None) -> None:
         if existing is not None:
             txn.data.free(existing)
         else:

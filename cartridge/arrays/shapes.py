@@ -46,7 +46,7 @@ def guess_chunks(shape: tuple[int, ...], maxshape: tuple[int | None, ...],
 def check_grid(desc: ArrayDesc, shape: tuple[int, ...], path: str) -> None:
     """Chunk coordinates must fit their ``64 // ndim`` bits of the chunk index."""
     bits = 64 // len(shape)
-    for s, c in zip(shape, desc.chunks):
+    for s, c in zip(shape, desc.chunk_shape):
         if -(-s // c) >= (1 << bits) - 1:
             raise ValueError(f"{path}: {-(-s // c)} chunks along an axis exceed the "
                              f"{bits}-bit grid of a {len(shape)}-d dataset; use larger chunks")

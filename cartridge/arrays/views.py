@@ -38,6 +38,7 @@ users.
 from __future__ import annotations
 
 import weakref
+from typing import TypeAlias
 
 import numpy as np
 
@@ -48,7 +49,11 @@ from ..txn import ReadTxn
 from .descriptors import array_entry
 from .pins import ViewPins
 
-__all__ = ["mapped_whole", "view_of"]
+__all__ = ["WholeCache", "mapped_whole", "view_of"]
+
+#: ``mapped_whole``'s cache: path -> ((generation, id of the mapping's buffer),
+#: the whole mapped array, or None when it cannot be mapped whole).
+WholeCache: TypeAlias = dict[str, tuple[tuple[int, int], np.ndarray | None]]
 
 
 def view_of(txn: ReadTxn, pins: ViewPins, p: str) -> np.ndarray:
@@ -87,7 +92,7 @@ def view_of(txn: ReadTxn, pins: ViewPins, p: str) -> np.ndarray:
 
 
 
-def mapped_whole(txn: ReadTxn, cache: dict, p: str) -> np.ndarray | None:
+def mapped_whole(txn: ReadTxn, cache: WholeCache, p: str) -> np.ndarray | None:
     """The whole contiguous array at ``p`` as an ndarray over the map (valid only
     inside the current pinned call), or None for other layouts.
 
