@@ -57,7 +57,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 __all__ = [
     "KillPoint",
@@ -242,6 +242,9 @@ class Worker:
         self._stderr: BinaryIO = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, bufsize=0, env=env)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both PIPE
+        self._stdin: IO[bytes] = self.proc.stdin
+        self._stdout: IO[bytes] = self.proc.stdout
         self._buf = b""
         self.started = False
 
@@ -293,17 +296,17 @@ class Worker:
 
     def close(self) -> None:
         """Let an unstarted worker exit (EOF on stdin), kill it if it does not; tidy up."""
-        if self.proc.stdout.closed:
+        if self._stdout.closed:
             return
         if self.proc.returncode is None:
-            self.proc.stdin.close()
+            self._stdin.close()
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdin.close()
-        self.proc.stdout.close()
+        self._stdin.close()
+        self._stdout.close()
         self._stderr.close()
 
     def _kill(self) -> None:
@@ -315,12 +318,12 @@ class Worker:
 
     def _write(self, line: str) -> None:
         try:
-            self.proc.stdin.write(line.encode() + b"\n")
+            self._stdin.write(line.encode() + b"\n")
         except BrokenPipeError:
             self._fail("closed its stdin")
 
     def _readline(self, timeout: float) -> str:
-        fd = self.proc.stdout.fileno()
+        fd = self._stdout.fileno()
         while b"\n" not in self._buf:
             if not select.select([fd], [], [], timeout)[0]:
                 self.proc.kill()

@@ -64,9 +64,10 @@ class Model:
     def _need_file(self, path: str) -> bytes:
         if path not in self.tree:
             raise FileNotFoundError(path)
-        if self.tree[path] is None:
+        data = self.tree[path]
+        if data is None:
             raise IsADirectoryError(path)
-        return self.tree[path]
+        return data
 
     def _make_parents(self, path: str) -> None:
         for p in _parents(path):

@@ -26,7 +26,7 @@ import numpy as np
 import cartridge
 from cartridge.testing.crash import Phases
 
-DTYPES = [np.dtype("<f8"), np.dtype(">i4"), np.dtype("u1"),
+DTYPES: list[np.dtype] = [np.dtype("<f8"), np.dtype(">i4"), np.dtype("u1"),
           np.dtype([("a", "<i2"), ("b", "S5"), ("c", "<f4", (3,))])]
 
 

@@ -28,10 +28,12 @@ the batch after it, so the container accumulates hundreds of commits.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sys
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -71,10 +73,19 @@ class Info(NamedTuple):
     size: int
 
 
+class Listed(Protocol):
+    """What a batch reads of a walked path: :class:`Info`, or a ``FileInfo``."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
 class Target(Protocol):
     """The operations :func:`apply_batch` uses: a ``Cartridge`` or a ``DictModel``."""
 
-    def walk(self, prefix: str = "/") -> Iterator[tuple[str, Info]]: ...
+    def walk(self, prefix: str = "/") -> Iterator[tuple[str, Listed]]: ...
     def exists(self, path: str) -> bool: ...
     def read(self, path: str) -> bytes: ...
     def write(self, path: str, data: bytes) -> None: ...
@@ -204,12 +215,16 @@ def apply_batch(target: Target, seed: int, k: int, profile: str = "mixed",
         listing = list(target.walk("/"))
         files = [(p, info.size) for p, info in listing if info.kind == "file"]
         dirs = [p for p, info in listing if info.kind == "dir"]
-        ops(target, rng, files, dirs,
-            payload_of=lambda n, i=i: payload(seed, k, i, n, compressible))
+        ops(target, rng, files, dirs, payload_of=functools.partial(
+            _payload_of, seed, k, i, compressible))
 
 
 def _fresh_path(rng: random.Random) -> str:
     return f"/d{rng.randrange(TOP_DIRS)}/f{rng.randrange(NAMES)}"
+
+
+def _payload_of(seed: int, k: int, i: int, compressible: bool, n: int) -> bytes:
+    return payload(seed, k, i, n, compressible)
 
 
 def _mixed_op(target: Target, rng: random.Random, files: list[tuple[str, int]],
@@ -291,7 +306,8 @@ def snapshot(target: Target) -> tuple[dict[str, bytes], frozenset[str]]:
     return files, frozenset(dirs)
 
 
-def describe_difference(got: tuple[dict, frozenset], want: tuple[dict, frozenset]) -> str:
+def describe_difference(got: tuple[dict[str, bytes], AbstractSet[str]],
+                        want: tuple[dict[str, bytes], AbstractSet[str]]) -> str:
     """A short account of how two :func:`snapshot` results differ."""
     (gf, gd), (wf, wd) = got, want
     out = []
