@@ -56,6 +56,7 @@ from .arrayformat import ArrayDesc, encode_attrs
 from .arrays import ArrayService, Dataset, plan_dataset
 from .arrays.shapes import check_dtype
 from .cache import DEFAULT_CACHE_SIZE
+from .catalog import Entry
 from .codec import DEFAULT, parse_policy
 from .compaction import Callback, CompactResult
 from .crypto import check_key_arg, resolve_key_source
@@ -341,6 +342,14 @@ class Cartridge:
         finally:
             self._unpin()
 
+    def _on_path(self, action: str, path: str, func: Callable[..., Any], *args: Any) -> Any:
+        """One read call on ``path``: lock, check, normalize, dispatch ``action``, then
+        ``func(txn, normalized path, *args)`` on a pinned transaction."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            return self._reading(action, (p,), func, p, *args)
+
     def refresh(self) -> None:
         """Move a read-only handle to the newest commit."""
         with self._lock:
@@ -601,32 +610,23 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.file_version(path)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            entry = self._reading("path.stat", (p,), ReadTxn.file_entry, p)
-            return entry.size, entry.mtime_ns, entry.ctime_ns
+        entry: Entry = self._on_path("path.stat", path, ReadTxn.file_entry)
+        return entry.size, entry.mtime_ns, entry.ctime_ns
 
     def exists(self, path: str) -> bool:
         """True when a file or directory exists at ``path``."""
         other = self._thread_handle()
         if other is not None:
             return other.exists(path)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            return bool(self._reading("path.exists", (p,), ReadTxn.exists, p))
+        return bool(self._on_path("path.exists", path, ReadTxn.exists))
 
     def stat(self, path: str) -> FileInfo:
         """Describe a file or directory."""
         other = self._thread_handle()
         if other is not None:
             return other.stat(path)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            info: FileInfo = self._reading("path.stat", (p,), ReadTxn.stat, p)
-            return info
+        info: FileInfo = self._on_path("path.stat", path, ReadTxn.stat)
+        return info
 
     def list(self, prefix: str = "/", recursive: bool = False) -> builtins.list[str]:
         """Sorted absolute paths under a directory, or matching a name prefix.
@@ -647,12 +647,9 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other._scan(prefix, recursive)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(prefix)
-            items: builtins.list[tuple[str, bytes]] = self._reading(
-                "dir.list", (p,), ReadTxn.scan, p, recursive)
-            return items
+        items: builtins.list[tuple[str, bytes]] = self._on_path("dir.list", prefix, ReadTxn.scan,
+                                                                recursive)
+        return items
 
     def is_raw(self, path: str) -> bool:
         """True when ``path``'s bytes lie uncompressed and unencrypted in data pages.
@@ -660,17 +657,11 @@ class Cartridge:
         Inline files (small, kept in their catalog entry) are not raw either:
         they have no data pages to map.  Zero-copy views are possible only then.
         """
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            return bool(self._reading("path.stat", (p,), _is_raw, p))
+        return bool(self._on_path("path.stat", path, _is_raw))
 
     def require_raw(self, path: str, what: str = "a view") -> None:
         """Raise :class:`EncodedDataError` unless :meth:`is_raw` holds for ``path``."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._reading("path.stat", (p,), ReadTxn.require_raw, p, what)
+        self._on_path("path.stat", path, ReadTxn.require_raw, what)
 
     def open_file(self, path: str, mode: str = "rb", *, compression: str | None = DEFAULT,
                   level: int | None = None) -> Any:
@@ -749,11 +740,8 @@ class Cartridge:
 
     def array(self, path: str) -> Dataset:
         """A lazy :class:`Dataset` on the array at ``path`` (checked to exist)."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._reading("array.open", (p,), self._arrays.describe, p)
-        return Dataset(self, p)
+        self._on_path("array.open", path, self._arrays.describe)
+        return Dataset(self, paths.normalize(path))
 
     def view(self, path: str) -> np.ndarray:
         """A read-only, zero-copy ndarray on the mapped pages of the array at ``path``.
@@ -769,11 +757,8 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.view(path)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            out: np.ndarray = self._reading("array.view", (p,), self._arrays.view, p)
-            return out
+        out: np.ndarray = self._on_path("array.view", path, self._arrays.view)
+        return out
 
     @property
     def mapping(self) -> np.ndarray:
@@ -795,11 +780,8 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.describe_array(path)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            desc: ArrayDesc = self._reading("array.read", (p,), self._arrays.describe, p)
-            return desc
+        desc: ArrayDesc = self._on_path("array.read", path, self._arrays.describe)
+        return desc
 
     def read_array(self, path: str, key: Any = ...) -> Any:
         """``array[key]`` of the array at ``path`` as a new ndarray (or scalar);
@@ -834,11 +816,8 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.array_attrs(path)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            attrs: dict = self._reading("array.read", (p,), self._arrays.attrs, p)
-            return attrs
+        attrs: dict = self._on_path("array.read", path, self._arrays.attrs)
+        return attrs
 
     def update_array(self, path: str, key: Any, value: Any) -> None:
         """``array[key] = value`` on the array at ``path``, copying on write only the
