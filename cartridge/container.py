@@ -147,11 +147,10 @@ class _Pending:
     collected), so what it reports lives here.
     """
 
-    __slots__ = ("changes", "path", "live", "pid", "txn")
+    __slots__ = ("changes", "path", "live", "pid")
 
     def __init__(self, path: str) -> None:
         self.changes = 0
-        self.txn: WriteTxn | None = None
         self.path = path
         self.live = True
         self.pid = os.getpid()
@@ -159,9 +158,7 @@ class _Pending:
 
 def _warn_dropped(pending: _Pending) -> None:
     """At collection or interpreter exit: say that uncommitted changes are lost."""
-    txn = pending.txn
-    if (pending.live and txn is not None and txn.dirty and pending.changes
-            and pending.pid == os.getpid()):
+    if pending.live and pending.changes and pending.pid == os.getpid():
         warnings.warn(
             f"cartridge: {pending.changes} uncommitted change(s) to {pending.path!r} were "
             "dropped: the handle was never committed or closed (call commit() or close(), "
@@ -187,7 +184,7 @@ class Cartridge:
         _check_sizes(max_size, chunk_size)
         check_locking(locking)
         if key_file is not None:
-            key_file = os.fspath(key_file)
+            key_file = os.path.abspath(os.fspath(key_file))  # workers may run elsewhere
         key, password = resolve_key_source(key, password, key_file, password_env)
         policy = parse_policy(compression, level, (0, 0))
         if snapshot is not None:
@@ -221,7 +218,6 @@ class Cartridge:
             principal=principal, context=context, lock=self._lock)
         self._pending = _Pending(self.path)
         try:
-            self.max_size = self._env.max_size
             self._txn: ReadTxn = WriteTxn(self._env) if writable else self._load_read()
             if self._fixed is not None:
                 self._load_fixed()
@@ -229,8 +225,7 @@ class Cartridge:
             self._env.close()
             raise
         if isinstance(self._txn, WriteTxn):
-            self._pending.txn = self._txn
-            self._finalizer = weakref.finalize(self, _warn_dropped, self._pending)
+            weakref.finalize(self, _warn_dropped, self._pending)
         self._closed = False
         self._start_services()
 
@@ -266,7 +261,13 @@ class Cartridge:
     @property
     def generation(self) -> int:
         """Generation of the last commit this handle sees."""
+        self._check_open()
         return self._txn.generation
+
+    @property
+    def max_size(self) -> int | None:
+        """The container's size limit in bytes (None: unlimited)."""
+        return self.env.max_size
 
     @property
     def chunk_size(self) -> int:
@@ -332,6 +333,12 @@ class Cartridge:
         """Count one uncommitted change (reported if the handle is dropped)."""
         self._pending.changes += 1
 
+    def _settled(self, txn: WriteTxn) -> None:
+        """After anything that may commit or roll back: forget the change count
+        once the transaction holds no change of the user's any more."""
+        if not txn.dirty:
+            self._pending.changes = 0
+
     def _reading(self, action: str, names: tuple[str, ...], func: Callable[..., Any],
                  *args: Any) -> Any:
         """Dispatch ``action``, then run ``func(txn, *args)`` on a pinned transaction."""
@@ -396,6 +403,7 @@ class Cartridge:
             finally:
                 self._closed = True
                 self._pending.live = False
+                self._arrays.forget()
                 self._close_thread_handles()
                 self._env.close()
 
@@ -403,12 +411,30 @@ class Cartridge:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None and not self._closed and isinstance(self._txn, WriteTxn):
-            self.rollback()
-        self.close()
+        try:
+            if exc_type is not None:
+                self._discard()
+        finally:
+            self.close()
+
+    def _discard(self) -> None:
+        """Leaving a ``with`` block on an exception: forget the transaction.
+
+        Part of closing, not an operation of its own (no dispatch): a hook
+        must not be able to keep an aborted block's changes, nor the handle
+        open.
+        """
+        with self._lock:
+            if self._pid != os.getpid() or self._closed:
+                return
+            txn = self._txn
+            if isinstance(txn, WriteTxn):
+                txn.rollback()
+                self._pending.changes = 0
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"generation {self._txn.generation}"
+        txn = self.__dict__.get("_txn")
+        state = "closed" if self._closed or txn is None else f"generation {txn.generation}"
         return f"<Cartridge {self.path!r} mode={self.mode!r} {state}>"
 
     def __del__(self) -> None:
@@ -427,8 +453,12 @@ class Cartridge:
         """Make every pending change durable; returns once it is on disk."""
         with self._lock:
             txn = self._writer("container.commit")
-            txn.commit()
-            self._pending.changes = 0
+            try:
+                txn.commit()
+            finally:
+                # Committed, or rolled back (a failed commit): nothing of the
+                # user's is pending either way.
+                self._pending.changes = 0
 
     def rollback(self) -> None:
         """Discard every change since the last commit."""
@@ -556,8 +586,9 @@ class Cartridge:
         transactions and snapshot handles are not delegated: their calls are
         serialized by the handle's lock.
         """
+        self._check_open()  # also reopens a forked or unpickled handle first
         if (self.mode != "r" or self._fixed is not None
-                or threading.get_ident() == self._home):
+                or threading.get_ident() == self._home or self._env.in_operation()):
             return None
         local = self._threads
         other = getattr(local, "handle", None)
@@ -740,6 +771,7 @@ class Cartridge:
 
     def array(self, path: str) -> Dataset:
         """A lazy :class:`Dataset` on the array at ``path`` (checked to exist)."""
+        self._check_open()
         self._on_path("array.open", path, self._arrays.describe)
         return Dataset(self, paths.normalize(path))
 
@@ -836,6 +868,16 @@ class Cartridge:
             self._arrays.resize(self._writer("array.resize", p), p, shape)
             self._changed()
 
+    def append_array(self, path: str, values: Any, axis: int = 0) -> None:
+        """Grow the chunked dataset at ``path`` along ``axis`` by ``values``
+        (``Dataset.append``): one operation, ``array.resize``; if writing the
+        values fails, the dataset keeps its shape."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            self._arrays.append(self._writer("array.resize", p), p, values, axis)
+            self._changed()
+
     def set_array_attrs(self, path: str, attrs: dict) -> None:
         """Replace the attributes of the array at ``path`` (``Dataset.attrs[...] = v``)."""
         encode_attrs(attrs)
@@ -926,9 +968,11 @@ class Cartridge:
         in the file, shared with the live tree, until :meth:`delete_snapshot`.
         """
         with self._lock:
-            info = snapshots.take(self._writer("snapshot.create", name), name)
-            self._pending.changes = 0
-            return info
+            txn = self._writer("snapshot.create", name)
+            try:
+                return snapshots.take(txn, name)
+            finally:
+                self._settled(txn)
 
     def snapshots(self) -> builtins.list[SnapshotInfo]:
         """Every snapshot, oldest first: name, generation, time, bytes only it holds."""
@@ -944,8 +988,11 @@ class Cartridge:
     def delete_snapshot(self, name: str) -> None:
         """Delete a snapshot and commit; the pages only it kept are freed."""
         with self._lock:
-            snapshots.delete(self._writer("snapshot.delete", name), name)
-            self._pending.changes = 0
+            txn = self._writer("snapshot.delete", name)
+            try:
+                snapshots.delete(txn, name)
+            finally:
+                self._settled(txn)
 
     def restore(self, name: str) -> None:
         """Make a new commit whose contents equal snapshot ``name``.
@@ -954,8 +1001,11 @@ class Cartridge:
         than ``name``) is kept.
         """
         with self._lock:
-            snapshots.restore(self._writer("snapshot.restore", name), name)
-            self._pending.changes = 0
+            txn = self._writer("snapshot.restore", name)
+            try:
+                snapshots.restore(txn, name)
+            finally:
+                self._settled(txn)
 
     def diff(self, a: str | None, b: str | None = None) -> DiffResult:
         """Paths added, removed and changed from ``a`` to ``b``.
@@ -982,38 +1032,59 @@ class Cartridge:
         first.  ``callback(moved, to_move)`` reports progress.
         """
         with self._lock:
-            result = compaction.compact(self._writer("container.compact"), max_pages,
-                                        callback)
-            self._pending.changes = 0
-            return result
+            txn = self._writer("container.compact")
+            try:
+                return compaction.compact(txn, max_pages, callback)
+            finally:
+                self._settled(txn)
 
     def copy(self, dest: str | os.PathLike[str], compact: bool = True, *,
              overwrite: bool = False, callback: Callback | None = None) -> None:
-        """Write the current commit to a new container at ``dest``.
+        """Write the state this handle reads to a new container at ``dest``.
 
-        With ``compact=True`` (like ``mdb_copy -c``) the copy is a fresh,
+        A read-write handle copies its last commit (pending changes are
+        committed first), a plain read-only handle the newest commit, a read
+        transaction or snapshot handle the state it pins.  With
+        ``compact=True`` (like ``mdb_copy -c``) the copy is a fresh,
         defragmented container holding the files and directories with their
         metadata and times, and no snapshots; it keeps the source's
         encryption (same key or password) and default compression.  With
-        ``compact=False`` it is the pages of this commit as they are,
-        snapshots included.  ``callback(done, total)`` reports progress in bytes.
+        ``compact=False`` it is the pages of that commit as they are,
+        snapshots included (not for a snapshot handle: its tree is not a
+        whole commit).  ``callback(done, total)`` reports progress in bytes.
+        The whole copy is one operation (``container.copy``) for the hooks.
         """
         dest = os.fspath(dest)
         with self._lock:
             self._check_open()
             self._env.dispatch("container.copy", dest)
-            if isinstance(self._txn, WriteTxn) and self._txn.dirty:
-                self._txn.commit()
-                self._pending.changes = 0
-        with self.reader() as src:
-            if not compact:
-                compaction.copy_raw(src.txn, dest, overwrite, callback)
-                return
-            codec, level = src.txn.default_policy()
-            with create(dest, overwrite=overwrite, chunk_size=src.chunk_size,
-                        compression=CODEC_NAMES[codec], level=level or None,
-                        **self._secret_args()) as out:
-                compaction.copy_tree(src, out, callback)
+            txn = self._txn
+            if isinstance(txn, WriteTxn) and txn.dirty:
+                try:
+                    txn.commit()
+                finally:
+                    self._settled(txn)
+            if self._fixed is not None and not compact and not txn.own_meta()[1]:
+                raise ValueError("a snapshot's tree is not a whole commit: copy a snapshot "
+                                 "handle with compact=True")
+            # The source's reads are part of this one operation: a reader of
+            # this handle's own (no hooks), or this handle when it pins a state.
+            fixed = self._fixed is not None
+            src = self if fixed else Cartridge(self.path, "r", _fixed=("pin",),
+                                              **dict(self._reopen_options(), max_size=None))
+        try:
+            with self._env.within():
+                if not compact:
+                    compaction.copy_raw(src.txn, dest, overwrite, callback)
+                    return
+                codec, level = src.txn.default_policy()
+                with create(dest, overwrite=overwrite, chunk_size=src.chunk_size,
+                            compression=CODEC_NAMES[codec], level=level or None,
+                            **self._secret_args()) as out:
+                    compaction.copy_tree(src, out, callback)
+        finally:
+            if not fixed:
+                src.close()
 
     def rekey(self, new_key: bytes | str | None = None, *,
               new_password: str | None = None) -> None:
@@ -1025,8 +1096,11 @@ class Cartridge:
         committed first.  Other handles must reopen with the new key.
         """
         with self._lock:
-            rekey.rekey(self._writer("container.rekey"), new_key, new_password)
-            self._pending.changes = 0
+            txn = self._writer("container.rekey")
+            try:
+                rekey.rekey(txn, new_key, new_password)
+            finally:
+                self._settled(txn)
             self._secrets = ({"key": new_key, "password": None} if isinstance(new_key, bytes)
                              else {"key": None, "password": new_password or new_key})
             self._options.update(key_file=None, password_env=None)
@@ -1138,7 +1212,9 @@ class Cartridge:
             if self._closed:  # nothing inherited is open
                 self._pid = os.getpid()
                 return
+            hooks = None
             if "_env" in self.__dict__:
+                hooks = self._env.hooks  # forked: the same hooks guard the child
                 self._drop_inherited()
             opts = self._reopen_options()
             try:
@@ -1146,13 +1222,16 @@ class Cartridge:
             except WrongKeyError as exc:
                 self._closed = True
                 raise WrongKeyError(
-                    f"{exc}. A pickled or forked handle never carries a key or password: "
-                    "open the container with key_file= or password_env= so that other "
-                    "processes can reopen it") from None
+                    f"{exc}. A pickled handle never carries a key or password: open the "
+                    "container with key_file= or password_env= so that other processes "
+                    "can reopen it") from None
+            if hooks is not None:
+                self._env.hooks = hooks
 
     def _drop_inherited(self) -> None:
         """Forget what a forked child inherited, without releasing the parent's."""
         if "_env" in self.__dict__:
+            self._arrays.forget()
             self._env.detach()
             self._pending.live = False
         self._closed = True

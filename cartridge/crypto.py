@@ -97,9 +97,9 @@ def resolve_key_source(key: bytes | None, password: str | None, key_file: Any,
                        password_env: Any) -> tuple[bytes | None, str | None]:
     """The key or password that ``key_file=`` / ``password_env=`` name, or the given ones.
 
-    A key file holds the 32-byte key, raw or as 64 hex digits (what ``cart
-    --key-file`` reads); ``password_env`` names an environment variable that
-    holds the password.  Handles pickle these *names*, never a key or
+    A key file holds the 32-byte key, raw (exactly 32 bytes, taken as they
+    are) or as 64 hex digits (what ``cart --key-file`` reads);
+    ``password_env`` names an environment variable that holds the password.  Handles pickle these *names*, never a key or
     password, so a worker process can reopen an encrypted container.
     """
     given = sum(x is not None for x in (key, password, key_file, password_env))
@@ -108,14 +108,11 @@ def resolve_key_source(key: bytes | None, password: str | None, key_file: Any,
     if key_file is not None:
         try:
             with open(os.fspath(key_file), "rb") as fh:
-                raw = fh.read().strip()
+                raw = fh.read()
         except OSError as exc:
             raise WrongKeyError(f"cannot read key file {os.fspath(key_file)!r}: "
                                 f"{exc.strerror}") from None
-        try:
-            key = bytes.fromhex(raw.decode("ascii")) if len(raw) == 64 else raw
-        except (UnicodeDecodeError, ValueError):
-            key = raw
+        key = raw if len(raw) == 32 else _hex_key(raw.strip())
     elif password_env is not None:
         if not isinstance(password_env, str) or not password_env:
             raise ValueError(f"password_env must name an environment variable, got "
@@ -126,6 +123,14 @@ def resolve_key_source(key: bytes | None, password: str | None, key_file: Any,
                                 "not set: set it to the container's password")
     check_key_arg(key, password)
     return key, password
+
+
+def _hex_key(text: bytes) -> bytes:
+    """A key written as 64 hex digits (what ``cart --key-file`` also accepts)."""
+    try:
+        return bytes.fromhex(text.decode("ascii")) if len(text) == 64 else text
+    except (UnicodeDecodeError, ValueError):
+        return text
 
 
 class Sealer:

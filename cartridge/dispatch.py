@@ -31,9 +31,10 @@ __all__ = ["ACTIONS", "Hook", "Hooks", "Operation"]
 #: Every action a handle dispatches, with what it does.
 ACTIONS: Mapping[str, str] = MappingProxyType({
     "file.read": "read bytes of a file (read, open_file 'rb', file objects)",
-    "file.write": "create or replace a file (write, open_file 'wb')",
-    "file.append": "append to a file (append, open_file 'ab')",
-    "file.write_at": "write into an existing file at an offset (write_at, open_file 'r+b')",
+    "file.write": "create or replace a file (write; open_file 'wb' creates it empty)",
+    "file.append": "append to a file (append)",
+    "file.write_at": "write into an existing file at an offset (write_at, and the writes of "
+                     "file objects from open_file 'wb', 'ab' and 'r+b')",
     "file.truncate": "cut or extend a file",
     "file.delete": "remove a file",
     "file.open": "open a file object (the mode decides which read/write action follows)",
@@ -73,7 +74,8 @@ ACTIONS: Mapping[str, str] = MappingProxyType({
     "sqlite.read": "read pages of a database file through the VFS",
     "sqlite.write": "write pages of a database file through the VFS",
     "sqlite.truncate": "truncate a database file (journal, WAL) through the VFS",
-    "sqlite.sync": "sync a database file through the VFS (a commit point)",
+    "sqlite.sync": "sync a database file, or reach another of SQLite's commit points (lock "
+                   "release, journal finalization, last close), through the VFS",
     "sqlite.delete": "delete a database file (journal, WAL) through the VFS",
     "sqlite.access": "ask whether a database file exists through the VFS",
 })

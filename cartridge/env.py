@@ -21,6 +21,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,7 @@ class Environment:
         #: Hooks of the choke point (see ``dispatch.py``).
         self.hooks = Hooks()
         self.principal = principal
-        self.context: Mapping[str, Any] = dict(context or {})
+        self.context: Mapping[str, Any] = MappingProxyType(dict(context or {}))
         self.verify_reads = bool(verify_reads)
         self.chunk_cache = ChunkCache(cache_size)
         self._pin_sources: list[Callable[[], list[int]]] = []
@@ -95,6 +96,10 @@ class Environment:
             return
         self.hooks.dispatch(action, paths, self.principal, self.context, self.path)
 
+    def in_operation(self) -> bool:
+        """True inside the body of an :meth:`operation` on this thread."""
+        return bool(self._nested.depth)
+
     def operation(self, action: str, *paths: str) -> _Inside:
         """Dispatch ``action``, then a context that holds the handle's lock and
         runs its body as part of that one operation.
@@ -104,6 +109,11 @@ class Environment:
         ``write_at`` and commit): hooks see ``sqlite.write``, once.
         """
         self.dispatch(action, *paths)
+        return self._inside
+
+    def within(self) -> _Inside:
+        """A context that runs its body as part of the operation already dispatched
+        (lock held, the handle's calls not dispatched again)."""
         return self._inside
 
     # ------------------------------------------------------------------ commits

@@ -17,7 +17,8 @@ import cartridge
 from cartridge.dispatch import ACTIONS, Operation
 
 # Accessors that run no operation: they return handle state already in memory.
-NOT_OPERATIONS = {"chunk_size", "closed", "env", "generation", "hooks", "reader_slot", "txn"}
+NOT_OPERATIONS = {"chunk_size", "closed", "env", "generation", "hooks", "max_size", "reader_slot",
+                  "txn"}
 
 
 def _populate(c: cartridge.Cartridge) -> None:
@@ -85,6 +86,7 @@ WRITER_CALLS = {
     "array_attrs": (lambda c: c.array_attrs("/ds"), ("array.read", ("/ds",))),
     "update_array": (lambda c: c.update_array("/arr", 0, 7), ("array.update", ("/arr",))),
     "resize_array": (lambda c: c.resize_array("/ds", (9, 8)), ("array.resize", ("/ds",))),
+    "append_array": (lambda c: c.append_array("/ds", np.ones(8)), ("array.resize", ("/ds",))),
     "set_array_attrs": (lambda c: c.set_array_attrs("/ds", {"a": 1}),
                         ("array.set_attrs", ("/ds",))),
 }
@@ -98,7 +100,7 @@ DATASET_CALLS = {
     "__array__": (lambda d: np.asarray(d), ("array.read", ("/ds",))),
     "__iter__": (lambda d: next(iter(d)), ("array.read", ("/ds",))),
     "__len__": (lambda d: len(d), ("array.read", ("/ds",))),
-    "append": (lambda d: d.append(np.zeros((2, 8))), ("array.read", ("/ds",))),
+    "append": (lambda d: d.append(np.zeros((2, 8))), ("array.resize", ("/ds",))),
     "resize": (lambda d: d.resize((10, 8)), ("array.resize", ("/ds",))),
     "attrs": (lambda d: d.attrs.__setitem__("u", 1), ("array.read", ("/ds",))),
 }
@@ -227,3 +229,75 @@ def test_hooks_validate_what_they_are_given():
         hooks.add("not callable")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         hooks.remove(print)
+
+
+def test_forked_child_keeps_the_hooks(writer):
+    import os
+
+    writer.close()
+    with cartridge.open(writer.path, "r") as r:
+        def deny_reads(op: Operation) -> None:
+            if op.action == "file.read":
+                raise PermissionError("no reads")
+
+        r.hooks.add(deny_reads)
+        pid = os.fork()
+        if pid == 0:  # the child: its reopened handle must still refuse
+            try:
+                r.read("/a")
+            except PermissionError:
+                os._exit(0)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_copy_is_one_operation(writer, tmp_path):
+    rec = Recorder()
+    writer.hooks.add(rec)
+
+    def deny_reads(op: Operation) -> None:
+        if op.action in ("file.read", "dir.list", "array.read", "array.view"):
+            raise PermissionError(op.action)
+
+    writer.hooks.add(deny_reads)
+    dest = tmp_path / "copy.cart"
+    writer.copy(dest)
+    assert [op.action for op in rec.ops] == ["container.copy"]
+    with cartridge.open(dest, "r") as out:
+        assert out.read("/a") == b"x" * 3000
+
+
+def test_copy_of_a_snapshot_handle_copies_the_snapshot(writer, tmp_path):
+    writer.write("/later", b"after the snapshot")
+    writer.commit()
+    writer.close()
+    with cartridge.open(writer.path, "r", snapshot="s0") as snap:
+        snap.copy(tmp_path / "s.cart")
+        with pytest.raises(ValueError, match="compact=True"):
+            snap.copy(tmp_path / "raw.cart", compact=False)
+    with cartridge.open(tmp_path / "s.cart", "r") as out:
+        assert not out.exists("/later") and out.read("/small") == b"tiny"
+
+
+def test_failed_append_keeps_the_shape(writer):
+    ds = writer.array("/ds")
+    shape = ds.shape
+    with pytest.raises(ValueError):
+        ds.append(np.array([["not a number"] * 8]))
+    assert ds.shape == shape
+
+
+def test_exit_on_exception_closes_even_if_a_hook_refuses(tmp_path):
+    c = cartridge.create(tmp_path / "x.cart")
+
+    def deny(op: Operation) -> None:
+        raise PermissionError(op.action)
+
+    with pytest.raises(KeyError):
+        with c:
+            c.hooks.add(deny)
+            raise KeyError("the user's error")
+    assert c.closed
+    with cartridge.open(tmp_path / "x.cart") as again:  # the write lock was released
+        assert again.list("/") == []

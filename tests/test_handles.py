@@ -143,3 +143,58 @@ def test_interpreter_exit_with_uncommitted_changes_warns_and_keeps_commits(tmp_p
     assert "Traceback" not in proc.stderr
     with cartridge.open(path, "r") as r:
         assert r.list("/") == ["/committed"]
+
+
+def test_unpickled_handle_answers_before_first_use(tmp_path):
+    path = tmp_path / "u.cart"
+    with cartridge.create(path) as c:
+        c.write("/f", b"1")
+    with cartridge.open(path, "r") as r:
+        clone = pickle.loads(pickle.dumps(r))
+        assert "Cartridge" in repr(clone)
+        assert clone.generation == r.generation
+        assert clone.max_size is None
+        clone.close()
+
+
+def test_raw_key_file_is_taken_as_it_is(tmp_path):
+    key = b" \n" + bytes(range(30))  # starts with whitespace: must not be stripped
+    key_file = tmp_path / "raw.key"
+    key_file.write_bytes(key)
+    path = tmp_path / "k.cart"
+    with cartridge.create(path, key_file=key_file) as c:
+        c.write("/f", b"x")
+    with cartridge.open(path, "r", key=key) as r:
+        assert r.read("/f") == b"x"
+
+
+def test_kept_views_are_released_at_close(tmp_path):
+    path = tmp_path / "v.cart"
+    with cartridge.create(path) as w:
+        w.write_array("/a", np.arange(100_000, dtype=np.float64))
+        w.write_array("/b", np.arange(100_000, dtype=np.float64))
+    r = cartridge.open(path, "r")
+    ds, other = r.array("/a"), r.array("/b")
+    assert ds[5] == 5 and other[7] == 7
+    with cartridge.open(path, "r+") as w:
+        w.write_array("/a", np.zeros(10))
+        w.commit()
+        assert w.info().holders  # the kept views pin the old generation
+        assert ds[5] == 0  # a read of the new commit drops every older kept view
+        assert not [h for h in w.info().holders if "generation 1" in h]
+        r.close()
+        assert not w.info().holders  # closing the handle releases the rest
+        del ds, other
+
+
+def test_a_hook_holding_the_handle_does_not_keep_it_alive(tmp_path):
+    import weakref
+
+    c = cartridge.create(tmp_path / "h.cart")
+    c.hooks.add(lambda op, c=c: None)
+    c.write("/f", b"1")
+    c.commit()
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None

@@ -24,7 +24,6 @@ receiving process (a dask worker, a process pool).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Protocol
 
@@ -40,6 +39,7 @@ class ArrayHandle(Protocol):
     def read_array(self, path: str, key: Any = ...) -> Any: ...
     def update_array(self, path: str, key: Any, value: Any) -> None: ...
     def resize_array(self, path: str, shape: Any) -> None: ...
+    def append_array(self, path: str, values: Any, axis: int = 0) -> None: ...
     def array_attrs(self, path: str) -> dict[str, Any]: ...
     def set_array_attrs(self, path: str, attrs: dict[str, Any]) -> None: ...
 
@@ -177,29 +177,9 @@ class Dataset:
         """Grow along ``axis`` by ``values`` (same shape on the other axes).
 
         ``values`` with one dimension fewer than the dataset is one slice.
+        One operation: if writing the values fails, the shape is unchanged.
         """
-        shape = self.shape
-        if not shape:
-            raise TypeError("cannot append to a 0-d dataset")
-        axis = operator.index(axis)
-        if not -len(shape) <= axis < len(shape):
-            raise np.exceptions.AxisError(axis, len(shape))
-        axis %= len(shape)
-        values = np.asarray(values)
-        if values.ndim == len(shape) - 1:
-            values = np.expand_dims(values, axis)
-        rest = shape[:axis] + shape[axis + 1:]
-        if values.ndim != len(shape) or values.shape[:axis] + values.shape[axis + 1:] != rest:
-            raise ValueError(f"cannot append values of shape {values.shape} along axis "
-                             f"{axis} of a dataset of shape {shape}")
-        n = values.shape[axis]
-        if n == 0:
-            return
-        new = list(shape)
-        new[axis] += n
-        self.resize(tuple(new))
-        index = (slice(None),) * axis + (slice(shape[axis], shape[axis] + n),)
-        self[index] = values
+        self._cart.append_array(self.path, values, axis)
 
     def __repr__(self) -> str:
         try:

@@ -158,18 +158,28 @@ class ArrayService:
         """Keep a pinned view of ``p`` for the next slices of a plain read-only handle.
 
         The view pins its generation like any view, so holding it between
-        calls is safe; it is replaced at the first read after a newer commit,
-        which lets the old generation go.  Arrays that cannot be viewed
-        (chunked, changed in place, compressed, encrypted) are remembered as
-        such, so the next slice does not try again.
+        calls is safe.  Only views of one generation are kept: the first read
+        after a newer commit drops every older one (letting their generations
+        go), and :meth:`forget` drops them all when the handle closes.  Arrays
+        that cannot be viewed (chunked, changed in place, compressed,
+        encrypted) are remembered as such, so the next slice does not try
+        again.
         """
         try:
             view: np.ndarray | None = view_of(txn, self.pins, p)
         except (NotContiguousError, EncodedDataError):
             view = None
-        if len(self.kept) >= 256:
-            self.kept.clear()
-        self.kept[p] = (txn.generation, view)
+        gen = txn.generation
+        if len(self.kept) >= 256 or any(g != gen for g, _v in self.kept.values()):
+            self.kept = {q: kept for q, kept in self.kept.items() if kept[0] == gen}
+            if len(self.kept) >= 256:
+                self.kept.clear()
+        self.kept[p] = (gen, view)
+
+    def forget(self) -> None:
+        """Drop the kept views and cached arrays (the handle closes or was forked)."""
+        self.kept = {}
+        self.whole_cache.clear()
 
     def read_bytes(self, txn: ReadTxn, entry: Entry, offset: int, end: int) -> bytes:
         """``read()`` of an array: its stored bytes (C-order bytes when chunked)."""
@@ -242,6 +252,36 @@ class ArrayService:
         if changed:
             entry.mtime_ns = time.time_ns()
             self._store(txn, p, entry, desc, None)
+
+    def append(self, txn: WriteTxn, p: str, values: Any, axis: int) -> None:
+        """Grow the chunked dataset at ``p`` along ``axis`` by ``values``, as one change:
+        if writing the values fails, the dataset keeps its old shape."""
+        shape = array_entry(txn, p)[1].shape
+        if not shape:
+            raise TypeError("cannot append to a 0-d dataset")
+        axis = operator.index(axis)
+        if not -len(shape) <= axis < len(shape):
+            raise np.exceptions.AxisError(axis, len(shape))
+        axis %= len(shape)
+        values = np.asarray(values)
+        if values.ndim == len(shape) - 1:
+            values = np.expand_dims(values, axis)
+        rest = shape[:axis] + shape[axis + 1:]
+        if values.ndim != len(shape) or values.shape[:axis] + values.shape[axis + 1:] != rest:
+            raise ValueError(f"cannot append values of shape {values.shape} along axis "
+                             f"{axis} of a dataset of shape {shape}")
+        n = values.shape[axis]
+        if n == 0:
+            return
+        grown = list(shape)
+        grown[axis] += n
+        self.resize(txn, p, tuple(grown))
+        try:
+            self.setitem(txn, p, (slice(None),) * axis + (slice(shape[axis], shape[axis] + n),),
+                         values)
+        except BaseException:
+            self.resize(txn, p, shape)  # cut back: the chunks it added go again
+            raise
 
     def resize(self, txn: WriteTxn, p: str, shape: Any) -> None:
         """Change the shape of the chunked dataset at ``p`` within its maxshape."""

@@ -66,7 +66,7 @@ class JournalFile(StoredFile):
                 # PERSIST (and exclusive-mode) finalization: the zeroed header
                 # is SQLite's commit point.
                 self.txn.journal_live = False
-                with self.session.lock:
+                with self.session.op("sqlite.sync", self.inner):
                     self.session.commit()
 
     def xTruncate(self, size: int) -> None:  # noqa: N802
@@ -74,7 +74,7 @@ class JournalFile(StoredFile):
         if self.journal and size == 0 and self.txn.journal_live:
             # TRUNCATE finalization: SQLite's commit point.
             self.txn.journal_live = False
-            with self.session.lock:
+            with self.session.op("sqlite.sync", self.inner):
                 self.session.commit()
 
     def xClose(self) -> None:  # noqa: N802

@@ -92,7 +92,7 @@ class MainFile(StoredFile, apsw.VFSFile):
             # before any other connection can take a lock.
             session = self.session
             if session.writable:
-                with session.lock:
+                with session.op("sqlite.sync", self.inner):
                     session.commit()
             self.txn.db_written = False
         self.db_lock.release(level)
@@ -125,6 +125,6 @@ class MainFile(StoredFile, apsw.VFSFile):
         if session.writable and not session.cart.closed:
             # Closing a database makes whatever it wrote durable (this
             # matters with synchronous=OFF, where nothing else may have).
-            with session.lock:
+            with session.op("sqlite.sync", self.inner):
                 session.commit()
         self._close()

@@ -117,7 +117,8 @@ def release(session: ContainerSession) -> None:
         if SESSIONS.get(real) is session:
             del SESSIONS[real]
         if session.writable and not session.cart.closed:
-            session.commit()
+            with session.op("sqlite.sync"):  # the session's last file closed
+                session.commit()
         if session.own and not session.finished:
             session.cart.close()
 
