@@ -99,8 +99,9 @@ def resolve_key_source(key: bytes | None, password: str | None, key_file: Any,
 
     A key file holds the 32-byte key, raw (exactly 32 bytes, taken as they
     are) or as 64 hex digits (what ``cart --key-file`` reads);
-    ``password_env`` names an environment variable that holds the password.  Handles pickle these *names*, never a key or
-    password, so a worker process can reopen an encrypted container.
+    ``password_env`` names an environment variable that holds the password.
+    Handles pickle these *names*, never a key or password, so a worker
+    process can reopen an encrypted container.
     """
     given = sum(x is not None for x in (key, password, key_file, password_env))
     if given > 1:
