@@ -16,7 +16,7 @@ through :class:`~cartridge.txn.ReadTxn` objects:
 * a *snapshot handle*, ``cartridge.open(path, "r", snapshot=name)``, pins the
   generation a named snapshot records.
 
-Every public method does the same three things before it touches a
+Every public operation does the same three things before it touches a
 transaction: take the handle's lock, check the handle is open (reopening
 lazily after fork or unpickling), and pass the operation through the choke
 point, ``env.dispatch(action, *paths)`` (``dispatch.py``), where access
