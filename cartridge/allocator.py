@@ -459,10 +459,15 @@ class Allocator:
             # released and reused it) must outlive this handle: only the view's
             # pin may hold it back after a reopen, so it becomes born at 0 and
             # freed no earlier than the view's hold, which its pin lies under.
+            # The rewritten record must be committed for that to last: count it.
             pending = []
             for g, s, c, b in self.pending:
                 over = [hg for hg, hs, hc, _r in held if hs < s + c and s < hs + hc]
-                pending.append((max(g, *over), s, c, 0) if over else (g, s, c, b))
+                if over and (max(g, *over), 0) != (g, b):
+                    pending.append((max(g, *over), s, c, 0))
+                    kept += 1
+                else:
+                    pending.append((g, s, c, b))
             self.pending = pending
         for generation, start, count, _ref in held:
             if start + count > self.nbits:

@@ -323,3 +323,32 @@ def test_view_of_rolled_back_pages_the_transaction_reused_survives_reopen(tmp_pa
             other.commit()
         np.testing.assert_array_equal(view, arr)
         assert other.verify().ok
+
+
+def test_views_survive_rollbacks_of_released_and_reused_pages(tmp_path):
+    """The dataset state machine's sequence at 10x: a view of uncommitted data
+    written into pages the reopened handle had just released (its durable
+    pending records listed them), then rollback and reopen: the rewritten
+    pending records must be committed, or a later write reuses the view's pages."""
+    path = tmp_path / "m.cart"
+    cart = cartridge.create(path, chunk_size=4096)
+    cart.create_dataset("/d", (0, 3), "<i4", maxshape=(None, 3), chunks=(4, 2),
+                        fill_value=-7, compression="zstd")
+    cart.commit()
+    views = []
+    arr = np.random.default_rng(0).integers(0, 9, 5000)
+    for step in ["view", "rollback", "reopen", "view", "reopen", "view", "view", "view",
+                 "reopen", "view", "rollback", "reopen", "view"]:
+        if step == "view":
+            cart.write_array("/v0", arr)
+            views = [*views, cart.view("/v0")][-4:]
+        elif step == "rollback":
+            cart.rollback()
+        else:
+            cart.close()
+            cart = cartridge.open(path, "r+")
+        for view in views:
+            np.testing.assert_array_equal(view, arr)
+    cart.close()
+    with cartridge.open(path, "r") as r:
+        assert r.verify().ok
