@@ -129,18 +129,30 @@ class MappedFile:
         return os.fstat(self.fd).st_size
 
     def remap(self) -> None:
-        """Map the whole file as it is now (after growth or another writer's)."""
+        """Map the whole file as it is now (after growth or another writer's).
+
+        The writer may shrink the file (compaction) between our ``fstat`` and
+        the ``mmap``; mapping past the new end fails, so measure again and retry.
+        """
         size = self.file_size()
         if size == self.size and self._map is not None:
             return
         self.buf = np.empty(0, np.uint8)
         self.view = memoryview(b"")
         self._map = None
-        if size == 0:
-            self.size = 0
-            return
         access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
-        self._map = mmap.mmap(self.fd, size, access=access)
+        while True:
+            if size == 0:
+                self.size = 0
+                return
+            try:
+                self._map = mmap.mmap(self.fd, size, access=access)
+                break
+            except ValueError:
+                now = self.file_size()
+                if now >= size:
+                    raise
+                size = now  # truncated meanwhile: map what is there now
         self.buf = np.frombuffer(self._map, dtype=np.uint8)
         self.view = memoryview(self._map)
         self.size = size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import numpy as np
 import pytest
@@ -160,3 +161,23 @@ def test_overwrite_replaces_the_file_instead_of_truncating_it(tmp_path):
     r.close()
     with cartridge.open(path, "r") as n:
         assert n.list("/") == ["/b"]
+
+
+def test_remap_retries_when_the_file_shrinks_under_it(tmp_path, monkeypatch):
+    """A reader opening while the writer's compaction truncates the file: the size
+    it measured is gone by the time it maps; it must map what is there instead of
+    failing with 'mmap length is greater than file size' (seen at 10x)."""
+    from cartridge.mapfile import MappedFile
+
+    path = tmp_path / "s.cart"
+    with cartridge.create(path) as c:
+        c.write("/f", b"x" * 100_000)
+    real = MappedFile.file_size
+    sizes = iter([real_size + 8 * PAGE_SIZE for real_size in [os.path.getsize(path)]])
+
+    def shrinking(self):
+        return next(sizes, None) or real(self)
+
+    monkeypatch.setattr(MappedFile, "file_size", shrinking)
+    with cartridge.open(path, "r") as r:
+        assert r.read("/f") == b"x" * 100_000
