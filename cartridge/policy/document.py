@@ -95,11 +95,6 @@ class Statement:
     conditions: tuple[Clause, ...]
     """The ``Condition`` clauses; all must hold."""
 
-    @property
-    def label(self) -> str:
-        """How messages name the statement: its Sid, or its index."""
-        return f"statement {self.sid!r}" if self.sid else f"statement #{self.index}"
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:

@@ -173,11 +173,6 @@ class Pattern:
         """True if the pattern names a policy variable."""
         return any(kind == _VAR for kind, _, _ in self.tokens)
 
-    @property
-    def is_literal(self) -> bool:
-        """True if the pattern has neither wildcards nor variables."""
-        return all(kind == _LIT for kind, _, _ in self.tokens)
-
     def segments(self, context: Mapping[str, Any] | None = None
                  ) -> tuple[_Segment, ...] | None:
         """The runs between stars, variables of ``context`` (casefolded keys)
