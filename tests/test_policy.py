@@ -673,3 +673,12 @@ def test_statement_order_does_not_matter(stmts, req, rnd: random.Random):
     assert {m.sid for m in a.statements} == {m.sid for m in b.statements}
     assert a.allowed == (not any(m.effect == "Deny" for m in a.statements)
                          and any(m.effect == "Allow" for m in a.statements))
+
+
+def test_package_docstring_example():
+    import doctest
+
+    import cartridge.policy
+
+    result = doctest.testmod(cartridge.policy)
+    assert result.attempted and not result.failed
