@@ -14,6 +14,7 @@ from .arrays import Dataset
 from .compaction import CompactResult
 from .container import Cartridge, ContainerInfo, FileInfo, create, open
 from .errors import (
+    AccessDeniedError,
     AuthenticationError,
     CartridgeError,
     ClosedError,
@@ -33,6 +34,7 @@ from .errors import (
     NotAnArrayError,
     NotContiguousError,
     NotFoundError,
+    PolicyError,
     ReadOnlyError,
     SnapshotExistsError,
     SnapshotNotFoundError,
@@ -56,6 +58,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "AccessDeniedError",
     "Cartridge",
     "CartridgeError",
     "ClosedError",
@@ -77,6 +80,7 @@ __all__ = [
     "NotAnArrayError",
     "NotContiguousError",
     "NotFoundError",
+    "PolicyError",
     "ReadOnlyError",
     "SnapshotExistsError",
     "SnapshotNotFoundError",

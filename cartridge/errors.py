@@ -41,6 +41,8 @@ __all__ = [
     "AuthenticationError",
     "WrongKeyError",
     "EncodedDataError",
+    "PolicyError",
+    "AccessDeniedError",
 ]
 
 
@@ -245,6 +247,39 @@ class EncodedDataError(CartridgeError, builtins.ValueError):
     encrypted chunks must be decoded first (``cart.array(path)[...]`` or
     ``cart.read(path)`` do that).
     """
+
+
+class PolicyError(CartridgeError, builtins.ValueError):
+    """A policy document is malformed, or a request cannot be evaluated.
+
+    ``statement`` is the index of the statement at fault (None for the
+    document as a whole), ``sid`` its Sid when it has one, and ``field`` the
+    element (``"Action"``, ``"Condition"``...).  A document is refused whole:
+    nothing of it is ever applied half-read.
+    """
+
+    def __init__(self, message: str, *, statement: int | None = None,
+                 sid: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.statement = statement
+        self.sid = sid
+        self.field = field
+
+
+class AccessDeniedError(CartridgeError, builtins.PermissionError):
+    """A policy refused an operation.
+
+    The message names the principal, the action, the path and the statement
+    that denied it (or says that no statement allowed it); ``decision`` holds
+    the full :class:`cartridge.policy.Decision` when one is known.
+    """
+
+    def __init__(self, message: str, decision: object = None) -> None:
+        super().__init__(errno.EACCES, message)
+        self.decision = decision
+
+    def __str__(self) -> str:
+        return self.strerror or ""
 
 
 class UncommittedChangesWarning(UserWarning):
