@@ -33,6 +33,7 @@ so a full container fails before anything changed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -342,12 +343,10 @@ class FileData:
         old = dict(self.cat.chunks(fid, c0, c1 + 1))
         raw = self.is_raw(entry)
         if raw and not old and offset == c0 * ch:
-            # Whole chunks back to back, straight from the caller.
-            try:
+            # Whole chunks back to back, straight from the caller; when no
+            # single run is free (nothing changed), chunk by chunk below.
+            with contextlib.suppress(ContainerFullError):
                 self.put_run(fid, view, generation, c0)
-            except ContainerFullError:
-                pass  # no single run free: chunk by chunk below
-            else:
                 entry.size = max(entry.size, end)
                 return
         pieces = []
