@@ -333,6 +333,17 @@ class Cartridge:
         """Count one uncommitted change (reported if the handle is dropped)."""
         self._pending.changes += 1
 
+    def _committing(self, action: str, names: tuple[str, ...], func: Callable[..., Any],
+                    *args: Any) -> Any:
+        """An operation that commits (snapshots, compaction, rekey): dispatch, run
+        ``func(write txn, *args)``, then settle the change count however it ended."""
+        with self._lock:
+            txn = self._writer(action, *names)
+            try:
+                return func(txn, *args)
+            finally:
+                self._settled(txn)
+
     def _settled(self, txn: WriteTxn) -> None:
         """After anything that may commit or roll back: forget the change count
         once the transaction holds no change of the user's any more."""
@@ -356,6 +367,22 @@ class Cartridge:
             self._check_open()
             p = paths.normalize(path)
             return self._reading(action, (p,), func, p, *args)
+
+    @property
+    def _array_service(self) -> ArrayService:
+        """The array service, after ``_check_open`` (an unpickled handle gets its
+        service when it reopens)."""
+        self._check_open()
+        return self._arrays
+
+    def _on_write(self, action: str, path: str, func: Callable[..., Any], *args: Any) -> None:
+        """One write call on ``path``: lock, check, normalize, dispatch ``action``, then
+        ``func(write txn, normalized path, *args)``; counts one uncommitted change."""
+        with self._lock:
+            self._check_open()
+            p = paths.normalize(path)
+            func(self._writer(action, p), p, *args)
+            self._changed()
 
     def refresh(self) -> None:
         """Move a read-only handle to the newest commit."""
@@ -530,27 +557,15 @@ class Cartridge:
 
     def delete(self, path: str) -> None:
         """Remove a file (use :meth:`rmdir` for directories)."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._writer("file.delete", p).delete(p)
-            self._changed()
+        self._on_write("file.delete", path, WriteTxn.delete)
 
     def mkdir(self, path: str, parents: bool = True, exist_ok: bool = False) -> None:
         """Create a directory (and, with ``parents``, its missing ancestors)."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._writer("dir.create", p).mkdir(p, parents, exist_ok)
-            self._changed()
+        self._on_write("dir.create", path, WriteTxn.mkdir, parents, exist_ok)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty directory."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._writer("dir.delete", p).rmdir(p)
-            self._changed()
+        self._on_write("dir.delete", path, WriteTxn.rmdir)
 
     def rename(self, src: str, dst: str) -> None:
         """Move a file or directory (with everything under it) to ``dst``.
@@ -566,11 +581,7 @@ class Cartridge:
 
     def set_metadata(self, path: str, metadata: dict) -> None:
         """Replace the user metadata of a file or directory."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._writer("path.set_metadata", p).set_metadata(p, metadata)
-            self._changed()
+        self._on_write("path.set_metadata", path, WriteTxn.set_metadata, metadata)
 
     # --------------------------------------------------------------- reading
     def _thread_handle(self) -> Cartridge | None:
@@ -771,8 +782,7 @@ class Cartridge:
 
     def array(self, path: str) -> Dataset:
         """A lazy :class:`Dataset` on the array at ``path`` (checked to exist)."""
-        self._check_open()
-        self._on_path("array.open", path, self._arrays.describe)
+        self._on_path("array.open", path, self._array_service.describe)
         return Dataset(self, paths.normalize(path))
 
     def view(self, path: str) -> np.ndarray:
@@ -789,7 +799,7 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.view(path)
-        out: np.ndarray = self._on_path("array.view", path, self._arrays.view)
+        out: np.ndarray = self._on_path("array.view", path, self._array_service.view)
         return out
 
     @property
@@ -812,7 +822,7 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.describe_array(path)
-        desc: ArrayDesc = self._on_path("array.read", path, self._arrays.describe)
+        desc: ArrayDesc = self._on_path("array.read", path, self._array_service.describe)
         return desc
 
     def read_array(self, path: str, key: Any = ...) -> Any:
@@ -848,44 +858,28 @@ class Cartridge:
         other = self._thread_handle()
         if other is not None:
             return other.array_attrs(path)
-        attrs: dict = self._on_path("array.read", path, self._arrays.attrs)
+        attrs: dict = self._on_path("array.read", path, self._array_service.attrs)
         return attrs
 
     def update_array(self, path: str, key: Any, value: Any) -> None:
         """``array[key] = value`` on the array at ``path``, copying on write only the
         chunks that change (``Dataset.__setitem__``)."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._arrays.setitem(self._writer("array.update", p), p, key, value)
-            self._changed()
+        self._on_write("array.update", path, self._array_service.setitem, key, value)
 
     def resize_array(self, path: str, shape: Any) -> None:
         """Change the shape of the chunked dataset at ``path`` (``Dataset.resize``)."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._arrays.resize(self._writer("array.resize", p), p, shape)
-            self._changed()
+        self._on_write("array.resize", path, self._array_service.resize, shape)
 
     def append_array(self, path: str, values: Any, axis: int = 0) -> None:
         """Grow the chunked dataset at ``path`` along ``axis`` by ``values``
         (``Dataset.append``): one operation, ``array.resize``; if writing the
         values fails, the dataset keeps its shape."""
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._arrays.append(self._writer("array.resize", p), p, values, axis)
-            self._changed()
+        self._on_write("array.resize", path, self._array_service.append, values, axis)
 
     def set_array_attrs(self, path: str, attrs: dict) -> None:
         """Replace the attributes of the array at ``path`` (``Dataset.attrs[...] = v``)."""
         encode_attrs(attrs)
-        with self._lock:
-            self._check_open()
-            p = paths.normalize(path)
-            self._arrays.set_attrs(self._writer("array.set_attrs", p), p, attrs)
-            self._changed()
+        self._on_write("array.set_attrs", path, self._array_service.set_attrs, attrs)
 
     # ------------------------------------------------------------ reporting
     def info(self) -> ContainerInfo:
@@ -967,12 +961,7 @@ class Cartridge:
         snapshot); then one more commit records the snapshot.  Its pages stay
         in the file, shared with the live tree, until :meth:`delete_snapshot`.
         """
-        with self._lock:
-            txn = self._writer("snapshot.create", name)
-            try:
-                return snapshots.take(txn, name)
-            finally:
-                self._settled(txn)
+        return self._committing("snapshot.create", (name,), snapshots.take, name)
 
     def snapshots(self) -> builtins.list[SnapshotInfo]:
         """Every snapshot, oldest first: name, generation, time, bytes only it holds."""
@@ -987,12 +976,7 @@ class Cartridge:
 
     def delete_snapshot(self, name: str) -> None:
         """Delete a snapshot and commit; the pages only it kept are freed."""
-        with self._lock:
-            txn = self._writer("snapshot.delete", name)
-            try:
-                snapshots.delete(txn, name)
-            finally:
-                self._settled(txn)
+        self._committing("snapshot.delete", (name,), snapshots.delete, name)
 
     def restore(self, name: str) -> None:
         """Make a new commit whose contents equal snapshot ``name``.
@@ -1000,12 +984,7 @@ class Cartridge:
         Uncommitted changes are discarded.  Every snapshot (older or newer
         than ``name``) is kept.
         """
-        with self._lock:
-            txn = self._writer("snapshot.restore", name)
-            try:
-                snapshots.restore(txn, name)
-            finally:
-                self._settled(txn)
+        self._committing("snapshot.restore", (name,), snapshots.restore, name)
 
     def diff(self, a: str | None, b: str | None = None) -> DiffResult:
         """Paths added, removed and changed from ``a`` to ``b``.
@@ -1031,12 +1010,7 @@ class Cartridge:
         takes); call again to continue.  Pending changes are committed
         first.  ``callback(moved, to_move)`` reports progress.
         """
-        with self._lock:
-            txn = self._writer("container.compact")
-            try:
-                return compaction.compact(txn, max_pages, callback)
-            finally:
-                self._settled(txn)
+        return self._committing("container.compact", (), compaction.compact, max_pages, callback)
 
     def copy(self, dest: str | os.PathLike[str], compact: bool = True, *,
              overwrite: bool = False, callback: Callback | None = None) -> None:
@@ -1096,11 +1070,7 @@ class Cartridge:
         committed first.  Other handles must reopen with the new key.
         """
         with self._lock:
-            txn = self._writer("container.rekey")
-            try:
-                rekey.rekey(txn, new_key, new_password)
-            finally:
-                self._settled(txn)
+            self._committing("container.rekey", (), rekey.rekey, new_key, new_password)
             self._secrets = ({"key": new_key, "password": None} if isinstance(new_key, bytes)
                              else {"key": None, "password": new_password or new_key})
             self._options.update(key_file=None, password_env=None)

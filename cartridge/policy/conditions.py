@@ -43,7 +43,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .matching import Pattern, variable_text
 
@@ -55,6 +55,7 @@ class Uncomparable(Exception):
 
 
 _Number = int | float
+T = TypeVar("T")
 _IpNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -75,25 +76,15 @@ def _read_str(raw: Any, variables: bool) -> Pattern:
     return Pattern.parse(raw, variables=variables)
 
 
-def _read_number(raw: Any, variables: bool) -> _Number:
-    value = _to_number(raw)
-    if value is None:
-        raise ValueError(f"expected a number, got {raw!r}")
-    return value
-
-
-def _read_date(raw: Any, variables: bool) -> float:
-    value = _to_epoch(raw)
-    if value is None:
-        raise ValueError(f"expected an ISO 8601 date or epoch seconds, got {raw!r}")
-    return value
-
-
-def _read_bool(raw: Any, variables: bool) -> bool:
-    value = _to_bool(raw)
-    if value is None:
-        raise ValueError(f'expected "true" or "false", got {raw!r}')
-    return value
+def _checked(convert: Callable[[Any], T | None], expected: str) -> Callable[[Any, bool], T]:
+    """A value reader: ``convert`` the raw policy value, ValueError naming what was
+    ``expected`` when it cannot (variables never apply to these families)."""
+    def read(raw: Any, variables: bool) -> T:
+        value = convert(raw)
+        if value is None:
+            raise ValueError(f"expected {expected}, got {raw!r}")
+        return value
+    return read
 
 
 def _read_binary(raw: Any, variables: bool) -> bytes:
@@ -171,6 +162,11 @@ def _to_bool(value: Any) -> bool | None:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     return None
+
+
+_read_number = _checked(_to_number, "a number")
+_read_date = _checked(_to_epoch, "an ISO 8601 date or epoch seconds")
+_read_bool = _checked(_to_bool, '"true" or "false"')
 
 
 def _need(value: Any, kind: str) -> Any:

@@ -104,6 +104,12 @@ class Phases:
             raise RuntimeError(f"expected START from the crash harness, got {line!r}")
         return line[len("START"):].strip()
 
+    def start_number(self) -> int | None:
+        """:meth:`start` for workers whose start argument is the batch number to
+        begin at (None: not needed, exit)."""
+        start = self.start()
+        return None if start is None else int(start)
+
     def __call__(self, name: str, tag: object = "-") -> None:
         """Announce phase ``name`` (tag: e.g. the batch number) and wait for the go-ahead."""
         sys.setprofile(None)  # a phase armed with GO <n> ends here

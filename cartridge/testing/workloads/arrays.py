@@ -144,10 +144,9 @@ def main() -> None:
     """Run batches until killed; see the module docstring."""
     path, seed = sys.argv[1], int(sys.argv[2])
     phases = Phases()
-    start = phases.start()
-    if start is None:
+    k = phases.start_number()
+    if k is None:
         return  # the parent no longer needs this worker
-    k = int(start)
     cart = cartridge.open(path, "a")
     store = CartStore(cart)
     views: list[tuple[np.ndarray, bytes]] = []

@@ -418,10 +418,9 @@ def main(argv: list[str]) -> int:
         return 2
     path, seed, profile, key_hex, flavour = argv[1], int(argv[2]), argv[3], argv[4], argv[5]
     phases = Phases()
-    start = phases.start()
-    if start is None:
+    k = phases.start_number()
+    if k is None:
         return 0  # the parent no longer needs this worker
-    k = int(start)
     cart = cartridge.open(path, "a", key=None if key_hex == "-" else bytes.fromhex(key_hex))
     while True:
         phases("begin", k)

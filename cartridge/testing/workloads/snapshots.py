@@ -90,10 +90,9 @@ def main() -> None:
 
     path, seed = sys.argv[1], int(sys.argv[2])
     phases = Phases()
-    start = phases.start()
-    if start is None:
+    k = phases.start_number()
+    if k is None:
         return  # the parent no longer needs this worker
-    k = int(start)
     cart = cartridge.open(path)
     while True:
         step = choose(seed, k, [s.name for s in cart.snapshots()])
